@@ -1,0 +1,72 @@
+package executor
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"path"
+	"time"
+
+	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
+)
+
+// certFile is one PEM file to place in a container.
+type certFile struct {
+	path string // absolute, inside the container
+	data []byte
+	mode int64
+}
+
+// daemonCertFiles is the server side of the official DOCKER_TLS_CERTDIR
+// layout. ca/cert.pem without ca/key.pem tells the docker:dind entrypoint
+// that the CA is managed elsewhere, so it generates nothing.
+func daemonCertFiles(b *tlsca.Bundle) []certFile {
+	return []certFile{
+		{CertDir + "/ca/cert.pem", b.CACert, 0o644},
+		{CertDir + "/server/ca.pem", b.CACert, 0o644},
+		{CertDir + "/server/cert.pem", b.Server.Cert, 0o644},
+		{CertDir + "/server/key.pem", b.Server.Key, 0o600},
+	}
+}
+
+// clientCertFiles is what the docker CLI reads from DOCKER_CERT_PATH; the
+// key is readable by its owner only.
+func clientCertFiles(b *tlsca.Bundle) []certFile {
+	return []certFile{
+		{ClientCertDir + "/ca.pem", b.CACert, 0o644},
+		{ClientCertDir + "/cert.pem", b.Client.Cert, 0o644},
+		{ClientCertDir + "/key.pem", b.Client.Key, 0o600},
+	}
+}
+
+// certArchive packs files (and their parent directories) into a tar stream
+// rooted at "/", built in memory so no key ever touches the host's disk.
+func certArchive(files []certFile) (*bytes.Buffer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	now := time.Now()
+	seen := map[string]bool{}
+	for _, f := range files {
+		var dirs []string
+		for d := path.Dir(f.path); d != "/" && !seen[d]; d = path.Dir(d) {
+			dirs = append([]string{d}, dirs...)
+			seen[d] = true
+		}
+		for _, d := range dirs {
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d[1:] + "/", Mode: 0o755, ModTime: now}); err != nil {
+				return nil, fmt.Errorf("archive directory %s: %w", d, err)
+			}
+		}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.path[1:], Mode: f.mode, Size: int64(len(f.data)), ModTime: now}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, fmt.Errorf("archive %s: %w", f.path, err)
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, fmt.Errorf("archive %s: %w", f.path, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("close archive: %w", err)
+	}
+	return &buf, nil
+}

@@ -1,0 +1,137 @@
+package executor
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+)
+
+// containerSpec is one create request; the functions below build them from
+// a Spec without touching the Engine, so they can be table-tested.
+type containerSpec struct {
+	name       string
+	role       Role
+	config     *container.Config
+	host       *container.HostConfig
+	networking *network.NetworkingConfig
+}
+
+// keepAlive is the main process of the build and helper containers: stages
+// arrive as execs, so PID 1 only has to wait, and stop promptly on TERM.
+const keepAlive = `trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done`
+
+// helperKeepAlive also puts the runner helper on PATH under the name the
+// runner's scripts call (gitlab-runner) when the image only has
+// gitlab-runner-helper, as the official helper image does.
+const helperKeepAlive = `if ! command -v gitlab-runner >/dev/null 2>&1 && command -v gitlab-runner-helper >/dev/null 2>&1; then ` +
+	`ln -s "$(command -v gitlab-runner-helper)" /usr/local/bin/gitlab-runner 2>/dev/null || true; fi; ` + keepAlive
+
+func resources(l Limits) container.Resources {
+	r := container.Resources{NanoCPUs: l.NanoCPUs, Memory: l.MemoryBytes}
+	if l.Pids > 0 {
+		pids := l.Pids
+		r.PidsLimit = &pids
+	}
+	return r
+}
+
+func attach(networkName string, aliases ...string) *network.NetworkingConfig {
+	return &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		networkName: {Aliases: aliases},
+	}}
+}
+
+// daemonContainer runs the dind image with its own entrypoint; certificates
+// are copied in before start, so the entrypoint only has to use them.
+func daemonContainer(s Spec, networkName string, mtu int) containerSpec {
+	id := s.Identity
+	host := &container.HostConfig{
+		NetworkMode: container.NetworkMode(networkName),
+		Binds:       []string{id.Name(RoleDataRoot) + ":/var/lib/docker"},
+		Resources:   resources(s.Limits),
+	}
+	switch s.DaemonSecurity {
+	case SecurityCapabilities:
+		host.CapAdd = []string{"ALL"}
+		host.CapDrop = []string{"SYS_RESOURCE"}
+		host.SecurityOpt = []string{"seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"}
+		host.Resources.DeviceCgroupRules = []string{"a *:* rwm"}
+		host.Binds = append(host.Binds, "/sys/fs/cgroup:/sys/fs/cgroup:rw")
+	default:
+		host.Privileged = true
+	}
+	return containerSpec{
+		name: id.Name(RoleDaemon),
+		role: RoleDaemon,
+		config: &container.Config{
+			Image:    s.DaemonImage,
+			Hostname: "docker",
+			Env:      []string{"DOCKER_TLS_CERTDIR=" + CertDir},
+			Cmd:      []string{"--mtu=" + strconv.Itoa(mtu)},
+			Labels:   id.Labels(RoleDaemon),
+		},
+		host:       host,
+		networking: attach(networkName, "docker"),
+	}
+}
+
+// jobMounts are shared by the build and helper containers, at the same
+// absolute paths, because the runner's scripts use host-computed paths.
+func jobMounts(s Spec) []string {
+	binds := []string{
+		s.Identity.Name(RoleBuilds) + ":" + s.BuildsDir,
+		s.Identity.Name(RoleCache) + ":" + s.CacheDir,
+	}
+	return append(binds, s.ExtraBinds...)
+}
+
+// buildContainer runs the job's image: never privileged, no Engine socket,
+// and pointed at the sandbox daemon with the client certificate.
+func buildContainer(s Spec, networkName string) containerSpec {
+	id := s.Identity
+	return containerSpec{
+		name: id.Name(RoleBuild),
+		role: RoleBuild,
+		config: &container.Config{
+			Image:      s.BuildImage,
+			Entrypoint: []string{"sh", "-c", keepAlive},
+			Env: []string{
+				"DOCKER_HOST=" + DaemonHostInJob,
+				"DOCKER_TLS_VERIFY=1",
+				"DOCKER_CERT_PATH=" + ClientCertDir,
+				"DOCKER_TLS_CERTDIR=" + CertDir,
+			},
+			Labels: id.Labels(RoleBuild),
+		},
+		host: &container.HostConfig{
+			NetworkMode: container.NetworkMode(networkName),
+			Binds:       jobMounts(s),
+			Resources:   resources(s.Limits),
+		},
+		networking: attach(networkName),
+	}
+}
+
+// helperContainer runs git, cache and artifact stages with the runner helper.
+func helperContainer(s Spec, networkName string) containerSpec {
+	id := s.Identity
+	return containerSpec{
+		name: id.Name(RoleHelper),
+		role: RoleHelper,
+		config: &container.Config{
+			Image:      s.HelperImage,
+			Entrypoint: []string{"sh", "-c", helperKeepAlive},
+			Labels:     id.Labels(RoleHelper),
+		},
+		host: &container.HostConfig{
+			NetworkMode: container.NetworkMode(networkName),
+			Binds:       jobMounts(s),
+			Resources:   resources(s.Limits),
+		},
+		networking: attach(networkName),
+	}
+}
+
+func (c containerSpec) String() string { return fmt.Sprintf("%s container %s", c.role, c.name) }

@@ -1,0 +1,62 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+)
+
+const mtuOption = "com.docker.network.driver.mtu"
+
+// outerMTU is the MTU of the Engine's default bridge: the inner daemon and
+// the job network must not exceed it, or pulls inside the sandbox hang.
+func (e *Engine) outerMTU(ctx context.Context) (int, error) {
+	res, err := e.api.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return defaultBridgeMTU, nil
+		}
+		return 0, fmt.Errorf("inspect default bridge network for its MTU: %w", err)
+	}
+	if v, ok := res.Network.Options[mtuOption]; ok {
+		mtu, err := strconv.Atoi(v)
+		if err == nil && mtu > 0 {
+			return mtu, nil
+		}
+	}
+	return defaultBridgeMTU, nil
+}
+
+// createNetwork makes the job's private bridge. An existing network with
+// the same name and our sandbox label is adopted: it can only be ours.
+func (e *Engine) createNetwork(ctx context.Context, id Identity, mtu int) (string, error) {
+	name := id.Name(RoleNetwork)
+	_, err := e.api.NetworkCreate(ctx, name, client.NetworkCreateOptions{
+		Driver:  "bridge",
+		Options: map[string]string{mtuOption: strconv.Itoa(mtu)},
+		Labels:  id.Labels(RoleNetwork),
+	})
+	if err == nil {
+		return name, nil
+	}
+	if cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err) {
+		res, ierr := e.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+		if ierr == nil && res.Network.Labels[LabelSandbox] == id.SandboxID {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("create network %s: %w", name, err)
+}
+
+// createVolume makes a labelled volume; creating an existing volume is a
+// no-op in the Engine, so a retried prepare reuses it.
+func (e *Engine) createVolume(ctx context.Context, id Identity, role Role) (string, error) {
+	name := id.Name(role)
+	if _, err := e.api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: id.Labels(role)}); err != nil {
+		return "", fmt.Errorf("create volume %s: %w", name, err)
+	}
+	return name, nil
+}

@@ -1,0 +1,130 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+)
+
+const (
+	readyPollInterval = 50 * time.Millisecond
+	readyAttemptLimit = 2 * time.Second
+	daemonLogLines    = 20
+)
+
+// daemonAddress is where the executor reaches the job's daemon: its address
+// on the job network, which a local Engine's host can route to.
+func (e *Engine) daemonAddress(ctx context.Context, id Identity) (string, error) {
+	name := id.Name(RoleDaemon)
+	res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("inspect daemon container %s: %w", name, err)
+	}
+	ep := res.Container.NetworkSettings.Networks[id.Name(RoleNetwork)]
+	if ep == nil || !ep.IPAddress.IsValid() {
+		return "", fmt.Errorf("daemon container %s has no address on network %s", name, id.Name(RoleNetwork))
+	}
+	return net.JoinHostPort(ep.IPAddress.String(), strconv.Itoa(DaemonTLSPort)), nil
+}
+
+// waitReady polls the daemon's /_ping over mutual TLS until it answers OK.
+// A TCP connect is not enough: dockerd opens its port before it serves. It
+// stops at once when the daemon container exits, and its errors carry the
+// daemon's last log lines so the operator sees why.
+func (e *Engine) waitReady(ctx context.Context, id Identity, tlsConfig *tls.Config, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	addr, err := e.daemonAddress(ctx, id)
+	if err != nil {
+		return err
+	}
+	httpClient := &http.Client{
+		Transport: &http.Transport{TLSClientConfig: tlsConfig, DisableKeepAlives: true},
+		Timeout:   readyAttemptLimit,
+	}
+	url := "https://" + addr + "/_ping"
+	attempts := 0
+	var lastErr error
+	for {
+		attempts++
+		lastErr = ping(ctx, httpClient, url)
+		if lastErr == nil {
+			return nil
+		}
+		if attempts%10 == 0 {
+			if err := e.daemonStillRunning(ctx, id); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("daemon at %s not ready over mutual TLS after %s (%d attempts, last error: %v; raise [sandbox] ready_timeout if the host is slow)%s",
+				addr, timeout, attempts, lastErr, e.daemonLogTail(id))
+		case <-time.After(readyPollInterval):
+		}
+	}
+}
+
+func ping(ctx context.Context, c *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/_ping answered %d: %s", resp.StatusCode, bytes.TrimSpace(body))
+	}
+	return nil
+}
+
+func (e *Engine) daemonStillRunning(ctx context.Context, id Identity) error {
+	name := id.Name(RoleDaemon)
+	res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("inspect daemon container %s: %w", name, err)
+	}
+	if st := res.Container.State; st != nil && !st.Running {
+		return fmt.Errorf("daemon container %s exited with code %d before it was ready%s", name, st.ExitCode, e.daemonLogTail(id))
+	}
+	return nil
+}
+
+// daemonLogTail fetches the daemon container's last log lines with its own
+// short deadline, since the caller's context is often the one that expired.
+func (e *Engine) daemonLogTail(id Identity) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	logs, err := e.api.ContainerLogs(ctx, id.Name(RoleDaemon), client.ContainerLogsOptions{
+		ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(daemonLogLines),
+	})
+	if err != nil {
+		return "; daemon logs unavailable: " + err.Error()
+	}
+	defer logs.Close()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, logs); err != nil && !errors.Is(err, io.EOF) {
+		return "; daemon logs unavailable: " + err.Error()
+	}
+	text := strings.TrimSpace(out.String())
+	if text == "" {
+		return "; the daemon logged nothing"
+	}
+	return "\nlast daemon log lines:\n" + text
+}

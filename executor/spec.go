@@ -1,0 +1,70 @@
+package executor
+
+import (
+	"io"
+	"time"
+)
+
+// PullPolicy says where an image may come from; a Spec lists them in the
+// order to try, as the runner's pull_policy does.
+type PullPolicy string
+
+const (
+	PullAlways       PullPolicy = "always"
+	PullIfNotPresent PullPolicy = "if-not-present"
+	PullNever        PullPolicy = "never"
+)
+
+// DaemonSecurity selects the rights of the daemon container, the only
+// container of a sandbox that gets elevated rights.
+type DaemonSecurity string
+
+const (
+	// SecurityPrivileged is what docker:dind needs on a normal host.
+	SecurityPrivileged DaemonSecurity = "privileged"
+	// SecurityCapabilities is an explicit profile for hosts where
+	// --privileged cannot apply its capability set (no CAP_SYS_RESOURCE in
+	// the bounding set): every capability but SYS_RESOURCE, no
+	// seccomp/apparmor confinement, all devices, the cgroup tree writable.
+	SecurityCapabilities DaemonSecurity = "capabilities"
+)
+
+// Limits apply to every container of the sandbox; zero means unlimited.
+type Limits struct {
+	NanoCPUs    int64
+	MemoryBytes int64
+	Pids        int64
+}
+
+// Spec is everything Prepare needs to build one job's sandbox.
+type Spec struct {
+	Identity Identity
+
+	DaemonImage string
+	BuildImage  string
+	HelperImage string
+	Pull        []PullPolicy
+
+	DaemonSecurity DaemonSecurity
+	MTU            int           // 0: the outer default bridge's MTU
+	ReadyTimeout   time.Duration // bound on the daemon answering over mutual TLS
+	CertLifetime   time.Duration // the job's timeout plus a margin
+
+	BuildsDir  string   // volume mounted at the same path in build and helper
+	CacheDir   string   // likewise
+	ExtraBinds []string // operator's "host:container[:ro]" binds
+	Limits     Limits
+
+	// Log receives the lines meant for the job log (pull progress, steps).
+	Log io.Writer
+}
+
+// Daemon certificates live in the official docker:dind DOCKER_TLS_CERTDIR
+// layout, so the image's own entrypoint finds them and generates nothing.
+const (
+	CertDir          = "/certs"
+	ClientCertDir    = CertDir + "/client"
+	DaemonTLSPort    = 2376
+	DaemonHostInJob  = "tcp://docker:2376"
+	defaultBridgeMTU = 1500
+)

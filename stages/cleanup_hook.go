@@ -1,0 +1,36 @@
+package stages
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// cleanupTimeout bounds teardown on its own clock: cleanup must finish even
+// when the job was cancelled, and the runner gives it up to an hour.
+const cleanupTimeout = 5 * time.Minute
+
+// CleanupHook removes everything the sandbox created, found by label. It is
+// idempotent: after a failed prepare, or a second time, it succeeds.
+func (h *Hooks) CleanupHook(ctx context.Context) error {
+	sandboxID, err := h.sandboxID()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	engine, err := h.Connect()
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+	removed, err := engine.Teardown(ctx, sandboxID)
+	fmt.Fprintf(h.Stdout, "dind-executor sandbox %s: removed %s\n", sandboxID, removed)
+	for _, name := range append(append(removed.Containers, removed.Volumes...), removed.Networks...) {
+		fmt.Fprintf(h.Stdout, "  removed %s\n", name)
+	}
+	if err != nil {
+		return fmt.Errorf("cleanup sandbox %s: %w", sandboxID, err)
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package stages
+
+import (
+	"context"
+	"io"
+
+	"github.com/sirupsen/logrus"
+
+	"gitlab.com/dind-executor/dind-executor/config"
+	"gitlab.com/dind-executor/dind-executor/executor"
+)
+
+// Engine is what the hooks need from the executor; *executor.Engine is the
+// real one.
+type Engine interface {
+	Prepare(ctx context.Context, s executor.Spec) (*executor.Sandbox, error)
+	Exec(ctx context.Context, id executor.Identity, role executor.Role, script io.Reader, stdout, stderr io.Writer) (executor.ExecResult, error)
+	Teardown(ctx context.Context, sandboxID string) (executor.Removed, error)
+	Close() error
+}
+
+// Hooks runs the four runner hooks. Fields are set once by cmd.
+type Hooks struct {
+	Config   config.Config
+	Env      RunnerEnv
+	Hostname string // the runner host's name: part of the sandbox id
+	Version  string // dind-executor's version, shown by the config hook
+
+	// Stdout and Stderr are the hook's own streams: for prepare and run the
+	// runner copies both into the job log.
+	Stdout io.Writer
+	Stderr io.Writer
+	Log    logrus.FieldLogger
+
+	// Connect opens the Engine; only hooks that need Docker call it.
+	Connect func() (Engine, error)
+}
+
+// sandboxID derives this attempt's sandbox id from the runner's files.
+func (h *Hooks) sandboxID() (string, error) {
+	path, err := h.Env.jobResponsePath()
+	if err != nil {
+		return "", err
+	}
+	return SandboxID(h.Hostname, path), nil
+}
+
+// identity reads the job response and names the sandbox.
+func (h *Hooks) identity() (executor.Identity, *JobResponse, error) {
+	sandboxID, err := h.sandboxID()
+	if err != nil {
+		return executor.Identity{}, nil, err
+	}
+	job, err := ReadJobResponse(h.Env.JobResponseFile)
+	if err != nil {
+		return executor.Identity{}, nil, err
+	}
+	return executor.Identity{
+		SandboxID:   sandboxID,
+		JobID:       *job.ID,
+		ProjectID:   job.JobInfo.ProjectID,
+		PipelineID:  job.JobInfo.PipelineID,
+		ProjectPath: job.JobInfo.ProjectFullPath,
+		JobName:     job.JobInfo.Name,
+	}, job, nil
+}
