@@ -1,0 +1,160 @@
+package executor
+
+import (
+	"archive/tar"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
+)
+
+func testSpec() Spec {
+	return Spec{
+		Identity:       Identity{SandboxID: "0123456789abcdef", JobID: 7, ProjectID: 42, PipelineID: 900, ProjectPath: "g/a"},
+		DaemonImage:    "dind:test",
+		BuildImage:     "job:test",
+		HelperImage:    "helper:test",
+		DaemonSecurity: SecurityPrivileged,
+		BuildsDir:      "/builds",
+		CacheDir:       "/cache",
+		ExtraBinds:     []string{"/srv/git:/srv/git:ro"},
+		Limits:         Limits{NanoCPUs: 1_500_000_000, MemoryBytes: 1 << 30, Pids: 512},
+	}
+}
+
+func TestDaemonContainerSecurityProfiles(t *testing.T) {
+	cases := []struct {
+		security       DaemonSecurity
+		wantPrivileged bool
+		wantCapAdd     []string
+		wantCgroupBind bool
+	}{
+		{SecurityPrivileged, true, nil, false},
+		{SecurityCapabilities, false, []string{"ALL"}, true},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.security), func(t *testing.T) {
+			s := testSpec()
+			s.DaemonSecurity = tc.security
+			c := daemonContainer(s, "net", 1450)
+			if c.host.Privileged != tc.wantPrivileged {
+				t.Errorf("privileged = %v, want %v", c.host.Privileged, tc.wantPrivileged)
+			}
+			if !slices.Equal(c.host.CapAdd, tc.wantCapAdd) {
+				t.Errorf("CapAdd = %v, want %v", c.host.CapAdd, tc.wantCapAdd)
+			}
+			if got := slices.Contains(c.host.Binds, "/sys/fs/cgroup:/sys/fs/cgroup:rw"); got != tc.wantCgroupBind {
+				t.Errorf("cgroup bind = %v, want %v", got, tc.wantCgroupBind)
+			}
+			if tc.security == SecurityCapabilities && !slices.Equal(c.host.CapDrop, []string{"SYS_RESOURCE"}) {
+				t.Errorf("CapDrop = %v, want SYS_RESOURCE", c.host.CapDrop)
+			}
+			if !slices.Equal(c.config.Cmd, []string{"--mtu=1450"}) {
+				t.Errorf("cmd = %v, want the MTU flag only (the image's entrypoint adds the rest)", c.config.Cmd)
+			}
+			if c.config.Entrypoint != nil {
+				t.Errorf("entrypoint overridden to %v: the image's own must run", c.config.Entrypoint)
+			}
+			if !slices.Equal(c.networking.EndpointsConfig["net"].Aliases, []string{"docker"}) {
+				t.Errorf("daemon is not reachable as docker on the job network")
+			}
+			if !slices.Contains(c.config.Env, "DOCKER_TLS_CERTDIR=/certs") {
+				t.Errorf("env %v lacks DOCKER_TLS_CERTDIR", c.config.Env)
+			}
+		})
+	}
+}
+
+func TestJobContainersAreUnprivileged(t *testing.T) {
+	s := testSpec()
+	for _, c := range []containerSpec{buildContainer(s, "net"), helperContainer(s, "net")} {
+		t.Run(string(c.role), func(t *testing.T) {
+			h := c.host
+			if h.Privileged || len(h.CapAdd) > 0 || len(h.SecurityOpt) > 0 || len(h.DeviceCgroupRules) > 0 {
+				t.Errorf("elevated rights: privileged=%v capadd=%v secopt=%v devices=%v", h.Privileged, h.CapAdd, h.SecurityOpt, h.DeviceCgroupRules)
+			}
+			for _, b := range h.Binds {
+				if strings.Contains(b, "docker.sock") {
+					t.Errorf("engine socket mounted: %s", b)
+				}
+			}
+			want := []string{"dind-0123456789abcdef-builds:/builds", "dind-0123456789abcdef-cache:/cache", "/srv/git:/srv/git:ro"}
+			if !slices.Equal(h.Binds, want) {
+				t.Errorf("binds = %v, want %v", h.Binds, want)
+			}
+			if h.NanoCPUs != 1_500_000_000 || h.Memory != 1<<30 || h.PidsLimit == nil || *h.PidsLimit != 512 {
+				t.Errorf("limits not applied: %+v", h.Resources)
+			}
+			if c.config.Labels[LabelSandbox] != "0123456789abcdef" || c.config.Labels[LabelJobID] != "7" || c.config.Labels[LabelRole] != string(c.role) {
+				t.Errorf("labels = %v", c.config.Labels)
+			}
+		})
+	}
+	env := buildContainer(s, "net").config.Env
+	for _, want := range []string{"DOCKER_HOST=tcp://docker:2376", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=/certs/client"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("build env %v lacks %s", env, want)
+		}
+	}
+}
+
+func TestCertArchive(t *testing.T) {
+	b, err := tlsca.New("0123456789abcdef", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, files := range map[string][]certFile{"daemon": daemonCertFiles(b), "client": clientCertFiles(b)} {
+		t.Run(name, func(t *testing.T) {
+			buf, err := certArchive(files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			modes := map[string]int64{}
+			tr := tar.NewReader(buf)
+			for {
+				h, err := tr.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				modes[h.Name] = h.Mode
+			}
+			for _, f := range files {
+				mode, ok := modes[f.path[1:]]
+				if !ok {
+					t.Errorf("%s missing from archive", f.path)
+					continue
+				}
+				wantMode := int64(0o644)
+				if strings.HasSuffix(f.path, "key.pem") {
+					wantMode = 0o600
+				}
+				if mode != wantMode {
+					t.Errorf("%s mode %o, want %o", f.path, mode, wantMode)
+				}
+			}
+			if _, ok := modes["certs/"]; !ok {
+				t.Errorf("parent directory certs/ missing: %v", modes)
+			}
+		})
+	}
+	for _, f := range daemonCertFiles(b) {
+		if f.path == "/certs/ca/key.pem" {
+			t.Error("the CA key must never reach the daemon container")
+		}
+	}
+}
+
+func TestIdentityValidate(t *testing.T) {
+	for id, ok := range map[string]bool{"0123456789abcdef": true, "short": false, "UPPERCASE12345": false, "with-dash-123456": false, "": false} {
+		if err := (Identity{SandboxID: id}).Validate(); (err == nil) != ok {
+			t.Errorf("Validate(%q) = %v, want ok=%v", id, err, ok)
+		}
+	}
+}
