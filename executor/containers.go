@@ -56,7 +56,11 @@ func daemonContainer(s Spec, networkName string, mtu int) containerSpec {
 	case SecurityCapabilities:
 		host.CapAdd = []string{"ALL"}
 		host.CapDrop = []string{"SYS_RESOURCE"}
-		host.SecurityOpt = []string{"seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"}
+		host.SecurityOpt = []string{"seccomp=unconfined", "apparmor=unconfined"}
+		// systempaths=unconfined is a CLI spelling: the API takes empty
+		// (non-nil) masked and read-only path lists.
+		host.MaskedPaths = []string{}
+		host.ReadonlyPaths = []string{}
 		host.Resources.DeviceCgroupRules = []string{"a *:* rwm"}
 		host.Binds = append(host.Binds, "/sys/fs/cgroup:/sys/fs/cgroup:rw")
 	default:

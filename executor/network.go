@@ -30,25 +30,30 @@ func (e *Engine) outerMTU(ctx context.Context) (int, error) {
 	return defaultBridgeMTU, nil
 }
 
-// createNetwork makes the job's private bridge. An existing network with
-// the same name and our sandbox label is adopted: it can only be ours.
+// createNetwork makes the job's private bridge, or adopts the one an
+// earlier attempt of this sandbox made. It looks before it creates: Engines
+// before API 1.44 accept duplicate network names unless asked not to, and
+// this client no longer sends that flag.
 func (e *Engine) createNetwork(ctx context.Context, id Identity, mtu int) (string, error) {
 	name := id.Name(RoleNetwork)
-	_, err := e.api.NetworkCreate(ctx, name, client.NetworkCreateOptions{
+	existing, err := e.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	switch {
+	case err == nil && existing.Network.Labels[LabelSandbox] == id.SandboxID:
+		return name, nil
+	case err == nil:
+		return "", fmt.Errorf("create network %s: a network with that name exists and is not this sandbox's", name)
+	case !cerrdefs.IsNotFound(err):
+		return "", fmt.Errorf("inspect network %s: %w", name, err)
+	}
+	_, err = e.api.NetworkCreate(ctx, name, client.NetworkCreateOptions{
 		Driver:  "bridge",
 		Options: map[string]string{mtuOption: strconv.Itoa(mtu)},
 		Labels:  id.Labels(RoleNetwork),
 	})
-	if err == nil {
-		return name, nil
+	if err != nil {
+		return "", fmt.Errorf("create network %s: %w", name, err)
 	}
-	if cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err) {
-		res, ierr := e.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
-		if ierr == nil && res.Network.Labels[LabelSandbox] == id.SandboxID {
-			return name, nil
-		}
-	}
-	return "", fmt.Errorf("create network %s: %w", name, err)
+	return name, nil
 }
 
 // createVolume makes a labelled volume; creating an existing volume is a

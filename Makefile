@@ -1,0 +1,26 @@
+# The two commands of the README's quick start, and what they need.
+GO ?= go
+
+.PHONY: setup demo test unit bin
+
+# Docker Engine running + offline images built (both idempotent).
+setup:
+	bash integration/setup-engine.sh
+	bash integration/images/build.sh
+
+bin:
+	$(GO) build -o bin/dind-executor ./cmd/dind-executor
+
+# Runs the seed article's multi-stage image build as a real job, end to end,
+# through the runner emulator, and prints the job log.
+demo: setup
+	$(GO) run ./integration/demo
+
+# Unit and integration tests (the integration tests need a real Engine).
+test: setup
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+# Tests that need no Docker Engine.
+unit:
+	$(GO) test -count=1 ./config/... ./stages/... ./executor/... ./cmd/... ./integration/runner/...
