@@ -97,15 +97,9 @@ func signalContext() (context.Context, func()) {
 
 // newHooks loads the operator's config and wires the hooks to the Engine.
 func newHooks(opts *options, streams Streams, env stages.RunnerEnv, getenv func(string) string) (*stages.Hooks, error) {
-	path, err := config.Resolve(opts.configPath, getenv, fileExists)
+	cfg, _, err := config.LoadResolved(opts.configPath)
 	if err != nil {
 		return nil, err
-	}
-	cfg := config.Default()
-	if path != "" {
-		if cfg, err = config.Load(path); err != nil {
-			return nil, err
-		}
 	}
 	log := newLogger(streams.Err, getenv("DIND_EXECUTOR_LOG_LEVEL"))
 	hostname, err := os.Hostname()
@@ -137,11 +131,6 @@ func newLogger(out io.Writer, level string) logrus.FieldLogger {
 		log.SetLevel(l)
 	}
 	return log
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 func newRootCommand(opts *options, streams Streams, runHook func(func(*stages.Hooks) error) error, ctx context.Context) *cobra.Command {

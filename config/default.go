@@ -1,0 +1,25 @@
+package config
+
+import "time"
+
+// Default returns the built-in configuration, used when no file is found and
+// as the base every file is decoded onto, so absent keys keep these values.
+// It returns fresh slices on every call: decoding writes into them.
+func Default() Config {
+	return Config{
+		Engine: Engine{Host: ""},
+		Sandbox: Sandbox{
+			DindImage:      "docker:27-dind",
+			DefaultImage:   "docker:27-cli",
+			HelperImage:    "",
+			DaemonSecurity: DaemonSecurityPrivileged,
+			PullPolicy:     []PullPolicy{PullAlways},
+			MTU:            0,
+			ReadyTimeout:   Duration{60 * time.Second},
+			Volumes:        nil,
+			BuildsDir:      "/builds",
+			CacheDir:       "/cache",
+		},
+		Limits: Limits{CPUs: 0, Memory: "", MemoryBytes: 0, PIDs: 0},
+	}
+}

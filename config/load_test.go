@@ -1,0 +1,262 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fixtures returns testdata files whose names start with prefix.
+func fixtures(t testing.TB, prefix string) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", prefix+"*.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) == 0 {
+		t.Fatalf("no testdata/%s*.toml fixtures", prefix)
+	}
+	return paths
+}
+
+// problems splits an error from Parse/Load/Validate into its reports.
+func problems(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func TestLoadFixtures(t *testing.T) {
+	for _, path := range fixtures(t, "valid-") {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			c, err := Load(path)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if err := c.Validate(); err != nil {
+				t.Errorf("loaded config does not validate: %v", err)
+			}
+		})
+	}
+	for _, path := range fixtures(t, "invalid-") {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			c, err := Load(path)
+			if err == nil {
+				t.Fatalf("Load succeeded, want an error; got %+v", c)
+			}
+			if !reflect.DeepEqual(c, Config{}) {
+				t.Errorf("Load returned a config with its error: %+v", c)
+			}
+		})
+	}
+}
+
+// TestInvalidFixtures checks each invalid fixture reports exactly the
+// expected problems, and that each message names the key and the bad value.
+func TestInvalidFixtures(t *testing.T) {
+	cases := map[string]struct {
+		count int
+		want  [][]string // per problem, in order: substrings it must contain
+	}{
+		"invalid-unknown-key.toml": {1, [][]string{
+			{`unknown key "sandbox.dind_imag" in testdata/invalid-unknown-key.toml: check the spelling against the config reference in the README`}}},
+		"invalid-unknown-table.toml":  {1, [][]string{{`unknown key "runners"`}}},
+		"invalid-wrong-case-key.toml": {1, [][]string{{`unknown key "sandbox.DIND_IMAGE"`, `did you mean "sandbox.dind_image"?`}}},
+		"invalid-syntax.toml":         {1, [][]string{{"cannot parse TOML in testdata/invalid-syntax.toml", "line 2"}}},
+		"invalid-type-mtu.toml":       {1, [][]string{{"sandbox.mtu", "string", "integer"}}},
+		"invalid-pull-policy-string.toml": {1, [][]string{
+			{"sandbox.pull_policy", "string", "slice"}}},
+		"invalid-duration-integer.toml": {1, [][]string{{"sandbox.ready_timeout", `"60"`, `"60s"`}}},
+		"invalid-duration-garbage.toml": {1, [][]string{{"sandbox.ready_timeout", `"a minute"`, `"60s"`}}},
+		"invalid-images-empty.toml": {2, [][]string{
+			{"sandbox.dind_image is empty", "docker:27-dind"},
+			{"sandbox.default_image is empty", "docker:27-cli"}}},
+		"invalid-image-reference.toml": {2, [][]string{
+			{"sandbox.dind_image", `"Docker:27-dind"`, "lowercase"},
+			{"sandbox.helper_image", `"gitlab-runner-helper:x86 64"`, "not a valid image reference"}}},
+		"invalid-daemon-security.toml": {1, [][]string{
+			{"sandbox.daemon_security", `"rootless"`, `"privileged"`, `"capabilities"`}}},
+		"invalid-pull-policy-empty.toml": {1, [][]string{
+			{"sandbox.pull_policy is empty: list at least one of always, if-not-present, never"}}},
+		"invalid-pull-policy-values.toml": {2, [][]string{
+			{"sandbox.pull_policy[1]", `"alwayz"`, "always, if-not-present, never"},
+			{"sandbox.pull_policy[2]", `"always"`, "twice"}}},
+		"invalid-mtu.toml":                 {1, [][]string{{"sandbox.mtu = 100", "0 (take the outer network's MTU)", "576..65535"}}},
+		"invalid-ready-timeout-short.toml": {1, [][]string{{"sandbox.ready_timeout", `"500ms"`, "1s..1h"}}},
+		"invalid-ready-timeout-long.toml":  {1, [][]string{{"sandbox.ready_timeout", `"2h0m0s"`, "1s..1h"}}},
+		"invalid-volumes.toml": {8, [][]string{
+			{"sandbox.volumes[0]", `"/srv/data"`, `"host:container"`},
+			{"sandbox.volumes[1]", `"srv:/data"`, `host path "srv"`, "absolute"},
+			{"sandbox.volumes[2]", `"/srv:data:ro"`, `container path "data"`, "absolute"},
+			{"sandbox.volumes[3]", `"/srv:/mode:rx"`, `"rx"`, "ro or rw"},
+			{"sandbox.volumes[4]", `"/srv/certs:/certs"`, "/certs (the sandbox's TLS certificates)"},
+			{"sandbox.volumes[5]", `"/srv/b:/builds/"`, "/builds (sandbox.builds_dir, the job's builds volume)"},
+			{"sandbox.volumes[6]", `"/srv/root:/"`, "/certs (", "/builds (", "/cache ("},
+			{"sandbox.volumes[8]", `"/srv/y:/opt/x"`, "sandbox.volumes[7]", "one bind per container path"}}},
+		"invalid-dirs-relative.toml": {2, [][]string{
+			{"sandbox.builds_dir", `"builds"`, "absolute", `"/builds"`},
+			{"sandbox.cache_dir", `"cache"`, "absolute", `"/cache"`}}},
+		"invalid-dirs-same.toml": {1, [][]string{{"sandbox.builds_dir", "sandbox.cache_dir", `"/work"`, "two different paths"}}},
+		"invalid-dirs-nested.toml": {1, [][]string{
+			{`sandbox.cache_dir = "/work/cache" is inside sandbox.builds_dir = "/work"`}}},
+		"invalid-dirs-certs.toml": {1, [][]string{{"sandbox.builds_dir", `"/certs/builds"`, "outside"}}},
+		"invalid-limits.toml": {3, [][]string{
+			{"limits.cpus = -1", "0 (unlimited)"},
+			{"limits.memory", `"4m"`, "6 MiB"},
+			{"limits.pids = -1", "0 (unlimited)"}}},
+		"invalid-limits-nonsense.toml": {2, [][]string{
+			{"limits.cpus = nan", "positive number"},
+			{"limits.memory", `"lots"`, `"4g"`}}},
+		"invalid-limits-huge.toml": {2, [][]string{
+			{"limits.cpus = +Inf", "too large"},
+			{"limits.memory", `"1e30g"`, "too large"}}},
+		"invalid-engine-scheme.toml": {1, [][]string{
+			{"engine.host", `"http://docker.example.com:2375"`, `"http"`, "unix://, tcp://, npipe:// or ssh://"}}},
+		"invalid-engine-no-scheme.toml": {1, [][]string{
+			{"engine.host", `"docker.example.com:2375"`, "no scheme", "unix://, tcp://, npipe:// or ssh://"}}},
+		"invalid-engine-no-host.toml": {1, [][]string{{"engine.host", `"tcp://"`}}},
+		"invalid-everything.toml": {11, [][]string{
+			{`unknown key "sandbox.dind_imag"`},
+			{"engine.host", `"http://x"`},
+			{"sandbox.dind_image is empty"},
+			{"sandbox.daemon_security", `"root"`},
+			{"sandbox.pull_policy[0]", `"sometimes"`},
+			{"sandbox.mtu = 70000"},
+			{"sandbox.ready_timeout", `"0s"`},
+			{"sandbox.volumes[0]", `"/a:/cache"`, "sandbox.cache_dir"},
+			{"limits.cpus = -2"},
+			{"limits.memory", `"1k"`},
+			{"limits.pids = -5"}}},
+	}
+
+	// Every invalid fixture must be described here, and vice versa, so a new
+	// fixture cannot pass just by producing some error.
+	onDisk := map[string]bool{}
+	for _, p := range fixtures(t, "invalid-") {
+		onDisk[filepath.Base(p)] = true
+		if _, ok := cases[filepath.Base(p)]; !ok {
+			t.Errorf("fixture %s has no entry in this table", p)
+		}
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if !onDisk[name] {
+				t.Fatalf("no fixture testdata/%s", name)
+			}
+			if len(tc.want) != tc.count {
+				t.Fatalf("table entry lists %d messages for %d problems", len(tc.want), tc.count)
+			}
+			_, err := Load(filepath.Join("testdata", name))
+			got := problems(err)
+			if len(got) != tc.count {
+				t.Fatalf("got %d problems, want %d:\n%v", len(got), tc.count, err)
+			}
+			for i, subs := range tc.want {
+				for _, s := range subs {
+					if !strings.Contains(got[i].Error(), s) {
+						t.Errorf("problem %d = %q\nwant it to contain %q", i, got[i], s)
+					}
+				}
+			}
+			if !strings.Contains(err.Error(), "testdata/"+name) {
+				t.Errorf("error does not name the file: %v", err)
+			}
+		})
+	}
+}
+
+func TestParseKeepsDefaults(t *testing.T) {
+	data, err := os.ReadFile("testdata/valid-partial.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Sandbox.PullPolicy = []PullPolicy{PullNever}
+	want.Limits.Memory = "6m"
+	want.Limits.MemoryBytes = 6 << 20
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse(valid-partial) =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestParseFull(t *testing.T) {
+	got, err := Load("testdata/valid-full.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Engine: Engine{Host: "tcp://docker.example.com:2376"},
+		Sandbox: Sandbox{
+			DindImage:      "registry.example.com:5000/mirror/docker:27.3-dind",
+			DefaultImage:   "alpine:3.20",
+			HelperImage:    "registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:x86_64-v17.5.0",
+			DaemonSecurity: DaemonSecurityCapabilities,
+			PullPolicy:     []PullPolicy{PullIfNotPresent, PullAlways},
+			MTU:            1400,
+			ReadyTimeout:   Duration{150 * time.Second},
+			Volumes:        []string{"/srv/ca:/etc/ssl/extra:ro", "/srv/tools:/opt/tools", "/srv/out:/out:rw"},
+			BuildsDir:      "/work/builds",
+			CacheDir:       "/work/cache",
+		},
+		Limits: Limits{CPUs: 1.5, Memory: "4g", MemoryBytes: 4 << 30, PIDs: 2048},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load(valid-full) =\n%+v\nwant\n%+v", got, want)
+	}
+	if n := got.Limits.NanoCPUs(); n != 1_500_000_000 {
+		t.Errorf("NanoCPUs() = %d, want 1500000000", n)
+	}
+}
+
+func TestParseWithoutSource(t *testing.T) {
+	_, err := Parse([]byte("[sandbox]\ndind_imag = \"x\"\n"))
+	want := `unknown key "sandbox.dind_imag": check the spelling against the config reference in the README`
+	if got := problems(err); len(got) != 1 || got[0].Error() != want {
+		t.Errorf("Parse error = %v, want the single problem %q", err, want)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.toml")
+	_, err := Load(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load(missing) = %v, want fs.ErrNotExist", err)
+	}
+	if err != nil && !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name %s", err, path)
+	}
+}
+
+// TestSchemaKeys pins the key names the product spec fixes, so a renamed
+// toml tag fails here rather than in operators' files.
+func TestSchemaKeys(t *testing.T) {
+	want := []string{
+		"engine", "engine.host",
+		"sandbox", "sandbox.dind_image", "sandbox.default_image", "sandbox.helper_image",
+		"sandbox.daemon_security", "sandbox.pull_policy", "sandbox.mtu", "sandbox.ready_timeout",
+		"sandbox.volumes", "sandbox.builds_dir", "sandbox.cache_dir",
+		"limits", "limits.cpus", "limits.memory", "limits.pids",
+	}
+	got := schemaKeys()
+	if len(got) != len(want) {
+		t.Errorf("schema has %d keys, want %d: %v", len(got), len(want), got)
+	}
+	for _, k := range want {
+		if !got[k] {
+			t.Errorf("schema lacks key %q", k)
+		}
+	}
+}

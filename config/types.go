@@ -1,0 +1,82 @@
+// Package config is the operator's config file for dind-executor: its schema
+// (types.go), defaults (default.go), validation (validate.go), strict loading
+// (load.go) and where the file is looked up (lookup.go).
+package config
+
+import "math"
+
+// Config is the whole config file. The toml tags are the key names fixed by
+// the product spec; renaming one breaks operators' files.
+type Config struct {
+	Engine  Engine  `toml:"engine"`
+	Sandbox Sandbox `toml:"sandbox"`
+	Limits  Limits  `toml:"limits"`
+}
+
+// Engine is the outer Docker Engine that runs the sandboxes.
+type Engine struct {
+	// Host is the Engine endpoint. Empty means the Docker client's own
+	// resolution: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH or the
+	// local socket.
+	Host string `toml:"host"`
+}
+
+// Sandbox describes the per-job Docker-in-Docker sandbox.
+type Sandbox struct {
+	DindImage    string `toml:"dind_image"`
+	DefaultImage string `toml:"default_image"` // used when the job names no image
+	// HelperImage empty means the gitlab-runner-helper image matching the
+	// runner version found in the job environment.
+	HelperImage    string       `toml:"helper_image"`
+	DaemonSecurity string       `toml:"daemon_security"`
+	PullPolicy     []PullPolicy `toml:"pull_policy"` // tried in order
+	MTU            int          `toml:"mtu"`         // 0: take the outer network's MTU
+	ReadyTimeout   Duration     `toml:"ready_timeout"`
+	// Volumes are extra "host:container[:ro|rw]" binds for the build and
+	// helper containers.
+	Volumes   []string `toml:"volumes"`
+	BuildsDir string   `toml:"builds_dir"`
+	CacheDir  string   `toml:"cache_dir"`
+}
+
+// Limits apply to every container of a sandbox.
+type Limits struct {
+	CPUs   float64 `toml:"cpus"`   // 0: unlimited
+	Memory string  `toml:"memory"` // as written, e.g. "4g"; empty: unlimited
+	// MemoryBytes is Memory in bytes, filled by Parse/Load; it is not a key.
+	MemoryBytes int64 `toml:"-"`
+	PIDs        int64 `toml:"pids"` // 0: unlimited
+}
+
+// Values of sandbox.daemon_security.
+const (
+	DaemonSecurityPrivileged   = "privileged"
+	DaemonSecurityCapabilities = "capabilities"
+)
+
+// PullPolicy is one entry of sandbox.pull_policy.
+type PullPolicy string
+
+// Values of PullPolicy, with GitLab Runner's spelling so .gitlab-ci.yml
+// pull_policy values can be compared directly.
+const (
+	PullAlways       PullPolicy = "always"
+	PullIfNotPresent PullPolicy = "if-not-present"
+	PullNever        PullPolicy = "never"
+)
+
+// CertsDir is where the sandbox daemon's TLS client certificates are mounted
+// in the build and helper containers, so volumes must not cover it.
+const CertsDir = "/certs"
+
+// NanoCPUs is CPUs in the unit of Docker's HostConfig.NanoCPUs; 0 means
+// unlimited. Meaningful only for a validated Config.
+func (l Limits) NanoCPUs() int64 {
+	if !(l.CPUs > 0) || l.CPUs > maxCPUs { // also guards NaN and overflow
+		return 0
+	}
+	return int64(math.Round(l.CPUs * 1e9))
+}
+
+// maxCPUs is far above any host yet keeps CPUs*1e9 well within int64.
+const maxCPUs = 1e6
