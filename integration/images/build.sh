@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# Builds, offline, the local images that dind-executor's integration tests and
+# demo use, and reuses them when they are already up to date. No container
+# registry is contacted: the base image is debootstrapped from the Debian mirror
+# apt already uses, everything else is built FROM it (legacy builder, no pull).
+#
+#   dind-executor.local/base:trixie   Debian trixie minbase + docker, git, busybox...
+#   dind-executor.local/dind:test     docker:dind look-alike (dind/ in this folder)
+#   dind-executor.local/job:test      tag of base
+#   dind-executor.local/helper:test   tag of base
+#
+# Usage: build.sh [--force] [--check]
+#   --force   rebuild every image even if it is up to date (or DIND_IMAGES_FORCE=1)
+#   --check   build nothing; print each image's state, exit 3 if any is missing/stale
+# Environment:
+#   DIND_IMAGES_MIRROR   Debian mirror URL for debootstrap (default: the first
+#                        .../debian URI in the apt sources, else deb.debian.org)
+#   DIND_IMAGES_FORCE=1  same as --force
+#   DIND_IMAGES_VERBOSE=1  stream build output to stderr instead of a log file
+# Exit codes: 0 all images present and up to date; 1 a build failed (the log's
+#   tail is printed); 2 usage error or missing prerequisite (docker daemon,
+#   root + debootstrap when the base image must be built); 3 (--check) some
+#   image is missing or stale.
+#
+# Reuse: each image carries the label io.dind-executor.images.rev, a hash of the
+# inputs that define it (base: suite, variant and package list in
+# base/packages.txt; dind: base rev + every file under dind/). An image whose
+# label matches is reused; job/helper are reused when they are the same image
+# ID as base. See README.md.
+set -euo pipefail
+export LC_ALL=C
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly HERE
+readonly REV_LABEL=io.dind-executor.images.rev
+readonly BASE_IMAGE=dind-executor.local/base:trixie
+readonly DIND_IMAGE=dind-executor.local/dind:test
+readonly JOB_IMAGE=dind-executor.local/job:test
+readonly HELPER_IMAGE=dind-executor.local/helper:test
+readonly SUITE=trixie VARIANT=minbase
+# Part of the base rev: bump the "v" when build_base changes in a way that
+# should rebuild existing base images.
+readonly BASE_RECIPE="base-v1 suite=$SUITE variant=$VARIANT"
+readonly DEFAULT_MIRROR=http://deb.debian.org/debian
+readonly LOCK_FILE=/var/tmp/dind-executor-images.lock
+
+usage() { sed -n '/^# Usage:/,/^#   image is missing/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+die() { echo "build.sh: $*" >&2; exit 2; }
+
+force=${DIND_IMAGES_FORCE:-}
+[[ $force == 0 ]] && force=
+check_only=
+while (($#)); do
+	case $1 in
+		--force) force=1 ;;
+		--check) check_only=1 ;;
+		-h | --help) usage; exit 0 ;;
+		*) echo "build.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+
+command -v docker >/dev/null || die "docker CLI not found"
+docker version --format '{{.Server.Version}}' >/dev/null 2>&1 || die "cannot reach the docker daemon (docker version failed)"
+
+# ---------------------------------------------------------------- helpers
+
+sha() { sha256sum | cut -c1-16; }
+
+# Non-comment, non-blank lines of base/packages.txt, trimmed.
+package_list() { sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$HERE/base/packages.txt"; }
+
+# Digest of every file below $1: relative path, executable bit and content.
+files_digest() {
+	(
+		cd "$1"
+		find . -type f ! -name '*~' ! -name '.*.swp' -print0 | sort -z |
+			while IFS= read -r -d '' f; do
+				x=-
+				[[ -x $f ]] && x=x
+				printf '%s %s %s\n' "$(sha256sum <"$f" | cut -c1-64)" "$x" "$f"
+			done
+	) | sha
+}
+
+image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+image_rev() { docker image inspect --format "{{ index .Config.Labels \"$REV_LABEL\" }}" "$1" 2>/dev/null || true; }
+
+# The mirror apt uses: first enabled "deb" URI ending in /debian, from
+# sources.list (one-line format) and sources.list.d/*.list|*.sources (deb822).
+apt_mirror() {
+	if [[ -n ${DIND_IMAGES_MIRROR:-} ]]; then
+		echo "$DIND_IMAGES_MIRROR"
+		return
+	fi
+	local files=() f uri=
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+		[[ -f $f ]] && files+=("$f")
+	done
+	if ((${#files[@]})); then
+		uri=$(awk '
+			function flush() {
+				if (types ~ /(^|[ \t])deb([ \t]|$)/ && enabled != "no") {
+					n = split(uris, u, /[ \t]+/)
+					for (k = 1; k <= n; k++) if (u[k] != "") print u[k]
+				}
+				types = ""; uris = ""; enabled = ""; key = ""
+			}
+			FNR == 1 { flush(); deb822 = (FILENAME ~ /\.sources$/) }
+			!deb822 {
+				sub(/#.*/, "")
+				if ($1 != "deb") next
+				i = 2
+				if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+				if (i <= NF) print $i
+				next
+			}
+			/^[ \t]*#/ { next }
+			/^[ \t]*$/ { flush(); next }
+			/^[ \t]/ { if (key == "uris") uris = uris " " $0; else if (key == "types") types = types " " $0; next }
+			{
+				key = tolower(substr($0, 1, index($0, ":") - 1)); val = substr($0, index($0, ":") + 1)
+				if (key == "types") types = val
+				else if (key == "uris") uris = val
+				else if (key == "enabled") { enabled = tolower(val); gsub(/[ \t]/, "", enabled) }
+			}
+			END { flush() }
+		' "${files[@]}" | grep -E '^https?://[^ ]*/debian/?$' | head -n1) || true
+	fi
+	echo "${uri:-$DEFAULT_MIRROR}"
+}
+
+# ---------------------------------------------------------------- cleanup
+
+WORK=    # temp dir of a base build (under /var/tmp), removed on exit
+LOG=     # build log (kept and shown on failure)
+OLD_IDS=() # image IDs replaced by this run, removed (best effort) at the end
+
+mounts_below() { awk -v d="$1/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r; }
+
+cleanup() {
+	local rc=$? m
+	trap - EXIT INT TERM
+	if [[ -n $WORK && -d $WORK ]]; then
+		# debootstrap mounts proc/sys in the target; if it was interrupted they
+		# may still be there. Unmount deepest first, lazily if busy.
+		while read -r m; do
+			[[ -n $m ]] && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
+		done < <(mounts_below "$WORK")
+		if [[ -n $(mounts_below "$WORK") ]]; then
+			echo "build.sh: WARNING: mounts remain below $WORK; not removing it" >&2
+		else
+			rm -rf --one-file-system "$WORK"
+		fi
+	fi
+	if [[ -n $LOG && -f $LOG ]]; then
+		if ((rc != 0)); then
+			echo "build.sh: build failed (exit $rc); last lines of $LOG:" >&2
+			tail -n 40 "$LOG" >&2 || true
+			echo "build.sh: full log kept at $LOG" >&2
+		else
+			rm -f "$LOG"
+		fi
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- builders
+
+in_chroot() {
+	chroot "$WORK/rootfs" /usr/bin/env -i \
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		HOME=/root LC_ALL=C DEBIAN_FRONTEND=noninteractive \
+		${http_proxy:+http_proxy="$http_proxy"} ${https_proxy:+https_proxy="$https_proxy"} \
+		"$@"
+}
+
+build_base() {
+	local rev=$1 mirror rootfs pkgs
+	((EUID == 0)) || die "building $BASE_IMAGE needs root (debootstrap, chroot)"
+	command -v debootstrap >/dev/null || die "building $BASE_IMAGE needs debootstrap (apt-get install debootstrap)"
+	mapfile -t pkgs < <(package_list)
+	mirror=$(apt_mirror)
+	# Honour an apt proxy, if the host's apt is configured with one.
+	if [[ -z ${http_proxy:-} ]] && command -v apt-config >/dev/null; then
+		eval "$(apt-config shell http_proxy Acquire::http::Proxy)"
+		[[ -n ${http_proxy:-} ]] && export http_proxy
+	fi
+
+	WORK=$(mktemp -d /var/tmp/dind-executor-base.XXXXXXXX)
+	rootfs=$WORK/rootfs
+	echo "+ debootstrap --variant=$VARIANT $SUITE $rootfs $mirror"
+	debootstrap --variant="$VARIANT" "$SUITE" "$rootfs" "$mirror"
+
+	rm -f "$rootfs/etc/resolv.conf"
+	cp -L /etc/resolv.conf "$rootfs/etc/resolv.conf"
+	# Never start services (dockerd!) from maintainer scripts inside the chroot.
+	printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
+	chmod 0755 "$rootfs/usr/sbin/policy-rc.d"
+
+	echo "+ apt-get install ${pkgs[*]}"
+	in_chroot apt-get update
+	in_chroot apt-get install -y --no-install-recommends "${pkgs[@]}"
+	in_chroot apt-get clean
+
+	rm -f "$rootfs/usr/sbin/policy-rc.d" "$rootfs/etc/resolv.conf"
+	rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
+	[[ -z $(mounts_below "$rootfs") ]] || { echo "unexpected mounts below $rootfs:"; mounts_below "$rootfs"; return 1; }
+
+	echo "+ docker import -> $BASE_IMAGE"
+	tar --numeric-owner -C "$rootfs" -c . | docker import \
+		--change "LABEL $REV_LABEL=$rev" \
+		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+		--change 'CMD ["bash"]' \
+		- "$BASE_IMAGE"
+
+	rm -rf --one-file-system "$WORK"
+	WORK=
+}
+
+build_dind() {
+	local rev=$1
+	# Legacy builder (no buildx/BuildKit needed), no pull, no network for RUN.
+	DOCKER_BUILDKIT=0 docker build --pull=false --network=none \
+		--label "$REV_LABEL=$rev" -t "$DIND_IMAGE" "$HERE/dind"
+}
+
+# ---------------------------------------------------------------- main
+
+if [[ -z $check_only ]]; then
+	# Serialise concurrent runs (parallel test packages): the loser waits,
+	# then finds the images up to date.
+	if [[ ! -e $LOCK_FILE ]]; then
+		(umask 0; : >"$LOCK_FILE") 2>/dev/null || true
+	fi
+	if { exec 9<"$LOCK_FILE"; } 2>/dev/null; then
+		if ! flock -n 9; then
+			echo "build.sh: waiting for another build.sh run (lock $LOCK_FILE)" >&2
+			flock -w 1800 9 || die "timed out waiting for $LOCK_FILE"
+		fi
+	fi
+fi
+
+base_rev=$({ echo "$BASE_RECIPE"; package_list; } | sha)
+dind_rev=$({ echo "base=$base_rev"; files_digest "$HERE/dind"; } | sha)
+
+stale=0
+# step NAME REV KIND: decide, build if needed, print one line.
+step() {
+	local name=$1 rev=$2 kind=$3 start old state
+	start=$EPOCHREALTIME
+	old=$(image_id "$name")
+	case $kind in
+		tag) [[ -n $old && $old == "$(image_id "$BASE_IMAGE")" ]] && state=reused || state=build ;;
+		*) [[ -n $old && $(image_rev "$name") == "$rev" ]] && state=reused || state=build ;;
+	esac
+	[[ -n $force && $state == reused ]] && state=build
+	if [[ -n $check_only ]]; then
+		if [[ $state == reused ]]; then state=ok; elif [[ -z $old ]]; then state=missing; else state=stale; fi
+		[[ $state == ok ]] || stale=1
+		printf '%-34s %-8s rev=%s\n' "$name" "$state" "$rev"
+		return
+	fi
+	if [[ $state == build ]]; then
+		if [[ -z $LOG ]]; then
+			LOG=$(mktemp /var/tmp/dind-executor-images.XXXXXXXX.log)
+			if [[ -n ${DIND_IMAGES_VERBOSE:-} && ${DIND_IMAGES_VERBOSE} != 0 ]]; then
+				exec 3>&2
+			else
+				exec 3>>"$LOG"
+			fi
+		fi
+		case $kind in
+			base) build_base "$rev" >&3 2>&3 ;;
+			dind) build_dind "$rev" >&3 2>&3 ;;
+			tag) docker tag "$BASE_IMAGE" "$name" >&3 2>&3 ;;
+		esac
+		[[ -n $old && $old != "$(image_id "$name")" ]] && OLD_IDS+=("$old")
+		state=built
+	fi
+	printf '%-34s %-7s %6.1fs  rev=%s\n' "$name" "$state" \
+		"$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')" "$rev"
+}
+
+step "$BASE_IMAGE" "$base_rev" base
+step "$DIND_IMAGE" "$dind_rev" dind
+step "$JOB_IMAGE" "$base_rev" tag
+step "$HELPER_IMAGE" "$base_rev" tag
+
+# Drop images this run replaced, if nothing uses them any more (no -f: an
+# image still tagged, used by a container or by a child image stays). Two
+# passes, since an old base can only go once the old dind built on it is gone.
+for _ in 1 2; do
+	for id in "${OLD_IDS[@]}"; do
+		docker image rm "$id" >/dev/null 2>&1 || true
+	done
+done
+
+if [[ -n $check_only ]] && ((stale)); then
+	exit 3
+fi
+exit 0
