@@ -1,0 +1,118 @@
+package integration
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"gitlab.com/dind-executor/dind-executor/executor"
+	"gitlab.com/dind-executor/dind-executor/integration/runner"
+	"gitlab.com/dind-executor/dind-executor/integration/seedjob"
+)
+
+// newJobID gives each test its own job id, so label queries see only its objects.
+func newJobID() int64 { return 1_000_000 + rand.Int64N(1_000_000_000) }
+
+// writeConfig stores a dind-executor config for one test.
+func writeConfig(t *testing.T, toml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// newEmulator plays GitLab Runner against the built binary with config toml.
+// The job log is kept and printed when the test fails.
+func newEmulator(t *testing.T, toml string) *runner.Emulator {
+	t.Helper()
+	return &runner.Emulator{
+		Binary:               env.binary,
+		Args:                 []string{"--config", writeConfig(t, toml)},
+		PrepareRetryInterval: 100 * time.Millisecond,
+	}
+}
+
+// runJob runs job and logs the job log if the test fails.
+func runJob(t *testing.T, e *runner.Emulator, job runner.Job, opts ...runner.RunOption) *runner.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	res, err := e.Run(ctx, job, opts...)
+	if err != nil {
+		t.Fatalf("runner emulator: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("job log of job %d:\n%s\nrunner log:\n%s", job.ID, runner.PlainText(res.Log), res.RunnerLog)
+		}
+	})
+	return res
+}
+
+func dockerAPI(t *testing.T) *client.Client {
+	t.Helper()
+	api, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.Close() })
+	return api
+}
+
+// assertNothingLeft fails when any container, volume or network carries
+// the label; every test ends with it.
+func assertNothingLeft(t *testing.T, label, value string) {
+	t.Helper()
+	api := dockerAPI(t)
+	ctx := context.Background()
+	f := client.Filters{}.Add("label", label+"="+value)
+	containers, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	volumes, err := api.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	networks, err := api.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(containers.Items) + len(volumes.Items) + len(networks.Items); n > 0 {
+		var names []string
+		for _, c := range containers.Items {
+			names = append(names, c.Names...)
+		}
+		for _, v := range volumes.Items {
+			names = append(names, v.Name)
+		}
+		for _, n := range networks.Items {
+			names = append(names, n.Name)
+		}
+		t.Errorf("%d objects labelled %s=%s left behind: %v", n, label, value, names)
+	}
+}
+
+func assertJobLeftNothing(t *testing.T, jobID int64) {
+	t.Helper()
+	assertNothingLeft(t, executor.LabelJobID, strconv.FormatInt(jobID, 10))
+}
+
+// seedConfig is the config every job test starts from.
+func seedConfig() string { return seedjob.Config(env.repoDir) }
+
+// simpleJob is a job with the given script on the seed repository.
+func simpleJob(script ...string) runner.Job {
+	job := seedjob.Job(newJobID(), env.repoSHA)
+	job.Script = script
+	job.AfterScript = []string{"echo after_script ran with status $CI_JOB_STATUS"}
+	return job
+}

@@ -1,0 +1,78 @@
+// Package integration runs dind-executor end to end against a real Docker
+// Engine: the built binary driven by the runner emulator, and the executor
+// package's sandboxes probed from the host and from inside. A missing
+// Engine or image fails the suite: `make setup` provides both.
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"gitlab.com/dind-executor/dind-executor/integration/seedjob"
+)
+
+// suite holds what TestMain prepares once for every test.
+type suite struct {
+	binary  string // the built dind-executor
+	repoDir string // the seed job's git repository
+	repoSHA string
+}
+
+var env suite // set once by TestMain before any test runs, read-only after
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	work, err := os.MkdirTemp("", "dind-executor-integration")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(work)
+
+	if err := checkEngine(); err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	env.binary = filepath.Join(work, "dind-executor")
+	build := exec.Command("go", "build", "-o", env.binary, "../cmd/dind-executor")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: build dind-executor: %v\n%s", err, out)
+		return 1
+	}
+	env.repoDir = filepath.Join(work, "repo")
+	if env.repoSHA, err = seedjob.WriteRepo(env.repoDir); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: seed repository:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// checkEngine fails fast, with the fix, when the suite cannot run.
+func checkEngine() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	api, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	if _, err := api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		return fmt.Errorf("no Docker Engine answers (%v): run `make setup` (integration/setup-engine.sh) first", err)
+	}
+	for _, image := range []string{seedjob.DaemonImage, seedjob.JobImage, seedjob.HelperImage} {
+		if _, err := api.ImageInspect(ctx, image); err != nil {
+			return fmt.Errorf("image %s is missing (%v): run `make setup` (integration/images/build.sh) first", image, err)
+		}
+	}
+	return nil
+}
