@@ -48,7 +48,11 @@ func (e *Engine) waitReady(ctx context.Context, id Identity, tlsConfig *tls.Conf
 
 	addr, err := e.daemonAddress(ctx, id)
 	if err != nil {
-		return err
+		// An exited container has no address: say why it exited instead.
+		if exited := e.daemonStillRunning(ctx, id); exited != nil {
+			return exited
+		}
+		return fmt.Errorf("%w%s", err, e.daemonLogTail(id))
 	}
 	httpClient := &http.Client{
 		Transport: &http.Transport{TLSClientConfig: tlsConfig, DisableKeepAlives: true},

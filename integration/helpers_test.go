@@ -1,7 +1,10 @@
 package integration
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -115,4 +118,37 @@ func simpleJob(script ...string) runner.Job {
 	job.Script = script
 	job.AfterScript = []string{"echo after_script ran with status $CI_JOB_STATUS"}
 	return job
+}
+
+// buildImage builds a one-Dockerfile image from local images only, tags it
+// uniquely for the test and removes it afterwards.
+func buildImage(t *testing.T, dockerfile string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write([]byte(dockerfile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tag := "dind-executor.local/test-" + strconv.FormatInt(newJobID(), 36) + ":test"
+	api := dockerAPI(t)
+	ctx := context.Background()
+	res, err := api.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{tag}, Remove: true})
+	if err != nil {
+		t.Fatalf("build %s: %v", tag, err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if _, err := api.ImageInspect(ctx, tag); err != nil {
+		t.Fatalf("build %s: %v\n%s", tag, err, out)
+	}
+	t.Cleanup(func() {
+		_, _ = api.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true})
+	})
+	return tag
 }

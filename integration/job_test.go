@@ -27,10 +27,10 @@ func TestSeedJobBuildsAndRunsMultiStageImage(t *testing.T) {
 	log := runner.PlainText(res.Log)
 	for _, want := range []string{
 		"Starting TLS daemon... ready in",
-		"inner daemon ",                         // docker info over TCP+TLS answered
-		"Step 6/9 : FROM scratch",               // the second, slim stage
-		"COPY --from=builder",                   // copies from the builder stage
-		"Successfully tagged my-app:" + job.SHA, // the build finished
+		"inner daemon ",                          // docker info over TCP+TLS answered
+		"Step 6/9 : FROM scratch",                // the second, slim stage
+		"COPY --from=builder",                    // copies from the builder stage
+		"Successfully tagged my-app:" + job.SHA,  // the build finished
 		seedjob.AppGreeting + " (version 1.0.0)", // the built image ran
 		"after_script ran",
 	} {
