@@ -44,8 +44,12 @@ readonly BASE_RECIPE="base-v1 suite=$SUITE variant=$VARIANT"
 readonly DEFAULT_MIRROR=http://deb.debian.org/debian
 readonly LOCK_FILE=/var/tmp/dind-executor-images.lock
 
+# fd 4: the caller's stderr, for messages that must not end up in the build
+# log (build steps run with stdout/stderr redirected to it).
+exec 4>&2
+
 usage() { sed -n '/^# Usage:/,/^#   image is missing/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
-die() { echo "build.sh: $*" >&2; exit 2; }
+die() { echo "build.sh: $*" >&4; exit 2; }
 
 force=${DIND_IMAGES_FORCE:-}
 [[ $force == 0 ]] && force=
@@ -132,32 +136,64 @@ apt_mirror() {
 
 # ---------------------------------------------------------------- cleanup
 
-WORK=    # temp dir of a base build (under /var/tmp), removed on exit
-LOG=     # build log (kept and shown on failure)
+readonly WORK_PREFIX=/var/tmp/dind-executor-base.
+WORK=      # temp dir of a base build ($WORK_PREFIX*), removed on exit
+CHILD=     # pid of a long-running build step (see run), stopped on INT/TERM
+LOG=       # build log (kept and shown on failure)
 OLD_IDS=() # image IDs replaced by this run, removed (best effort) at the end
 
 mounts_below() { awk -v d="$1/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r; }
 
-cleanup() {
-	local rc=$? m
-	trap - EXIT INT TERM
-	if [[ -n $WORK && -d $WORK ]]; then
-		# debootstrap mounts proc/sys in the target; if it was interrupted they
-		# may still be there. Unmount deepest first, lazily if busy.
-		while read -r m; do
-			[[ -n $m ]] && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
-		done < <(mounts_below "$WORK")
-		if [[ -n $(mounts_below "$WORK") ]]; then
-			echo "build.sh: WARNING: mounts remain below $WORK; not removing it" >&2
-		else
-			rm -rf --one-file-system "$WORK"
-		fi
+# Unmount whatever is still mounted below $1 (debootstrap mounts proc and sys
+# in the target; an interrupted run may leave them), deepest first, lazily if
+# busy; then delete $1 without crossing into any other file system.
+remove_workdir() {
+	local dir=$1 m
+	[[ -d $dir ]] || return 0
+	while read -r m; do
+		[[ -n $m ]] && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
+	done < <(mounts_below "$dir")
+	if [[ -n $(mounts_below "$dir") ]]; then
+		echo "build.sh: WARNING: mounts remain below $dir; not removing it" >&4
+		return 0
 	fi
+	rm -rf --one-file-system "$dir"
+}
+
+# Run a long build step (a command, not a function) in its own process group,
+# in the background, and wait for it: bash defers traps until a foreground
+# child exits, this way INT/TERM are handled at once and stop the whole step
+# (debootstrap, dpkg, maintainer scripts...) before cleanup.
+run() {
+	local rc=0
+	setsid "$@" &
+	CHILD=$!
+	wait "$CHILD" || rc=$?
+	CHILD=
+	return "$rc"
+}
+
+on_signal() {
+	if [[ -n $CHILD ]]; then
+		echo "build.sh: interrupted; stopping the running build step" >&4
+		kill -TERM -- "-$CHILD" 2>/dev/null || true
+		wait "$CHILD" 2>/dev/null || true
+		sleep 1
+		kill -KILL -- "-$CHILD" 2>/dev/null || true
+		CHILD=
+	fi
+	exit "$1"
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	[[ -n $WORK ]] && remove_workdir "$WORK"
 	if [[ -n $LOG && -f $LOG ]]; then
 		if ((rc != 0)); then
-			echo "build.sh: build failed (exit $rc); last lines of $LOG:" >&2
-			tail -n 40 "$LOG" >&2 || true
-			echo "build.sh: full log kept at $LOG" >&2
+			echo "build.sh: build failed (exit $rc); last lines of $LOG:" >&4
+			tail -n 40 "$LOG" >&4 || true
+			echo "build.sh: full log kept at $LOG" >&4
 		else
 			rm -f "$LOG"
 		fi
@@ -165,21 +201,13 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 
 # ---------------------------------------------------------------- builders
 
-in_chroot() {
-	chroot "$WORK/rootfs" /usr/bin/env -i \
-		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		HOME=/root LC_ALL=C DEBIAN_FRONTEND=noninteractive \
-		${http_proxy:+http_proxy="$http_proxy"} ${https_proxy:+https_proxy="$https_proxy"} \
-		"$@"
-}
-
 build_base() {
-	local rev=$1 mirror rootfs pkgs
+	local rev=$1 mirror rootfs pkgs in_chroot
 	((EUID == 0)) || die "building $BASE_IMAGE needs root (debootstrap, chroot)"
 	command -v debootstrap >/dev/null || die "building $BASE_IMAGE needs debootstrap (apt-get install debootstrap)"
 	mapfile -t pkgs < <(package_list)
@@ -190,10 +218,10 @@ build_base() {
 		[[ -n ${http_proxy:-} ]] && export http_proxy
 	fi
 
-	WORK=$(mktemp -d /var/tmp/dind-executor-base.XXXXXXXX)
+	WORK=$(mktemp -d "${WORK_PREFIX}XXXXXXXX")
 	rootfs=$WORK/rootfs
 	echo "+ debootstrap --variant=$VARIANT $SUITE $rootfs $mirror"
-	debootstrap --variant="$VARIANT" "$SUITE" "$rootfs" "$mirror"
+	run debootstrap --variant="$VARIANT" "$SUITE" "$rootfs" "$mirror"
 
 	rm -f "$rootfs/etc/resolv.conf"
 	cp -L /etc/resolv.conf "$rootfs/etc/resolv.conf"
@@ -201,10 +229,15 @@ build_base() {
 	printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
 	chmod 0755 "$rootfs/usr/sbin/policy-rc.d"
 
+	in_chroot=(chroot "$rootfs" /usr/bin/env -i
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+		HOME=/root LC_ALL=C DEBIAN_FRONTEND=noninteractive)
+	[[ -n ${http_proxy:-} ]] && in_chroot+=("http_proxy=$http_proxy")
+	[[ -n ${https_proxy:-} ]] && in_chroot+=("https_proxy=$https_proxy")
 	echo "+ apt-get install ${pkgs[*]}"
-	in_chroot apt-get update
-	in_chroot apt-get install -y --no-install-recommends "${pkgs[@]}"
-	in_chroot apt-get clean
+	run "${in_chroot[@]}" apt-get update
+	run "${in_chroot[@]}" apt-get install -y --no-install-recommends "${pkgs[@]}"
+	run "${in_chroot[@]}" apt-get clean
 
 	rm -f "$rootfs/usr/sbin/policy-rc.d" "$rootfs/etc/resolv.conf"
 	rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
@@ -217,7 +250,7 @@ build_base() {
 		--change 'CMD ["bash"]' \
 		- "$BASE_IMAGE"
 
-	rm -rf --one-file-system "$WORK"
+	remove_workdir "$WORK"
 	WORK=
 }
 
@@ -230,6 +263,7 @@ build_dind() {
 
 # ---------------------------------------------------------------- main
 
+LOCKED=
 if [[ -z $check_only ]]; then
 	# Serialise concurrent runs (parallel test packages): the loser waits,
 	# then finds the images up to date.
@@ -241,7 +275,20 @@ if [[ -z $check_only ]]; then
 			echo "build.sh: waiting for another build.sh run (lock $LOCK_FILE)" >&2
 			flock -w 1800 9 || die "timed out waiting for $LOCK_FILE"
 		fi
+		LOCKED=1
 	fi
+fi
+
+# Work dirs left by runs that were killed (SIGKILL, power loss). We hold the
+# lock, and an orphaned build step would hold it too (it inherits the lock
+# fd), so nobody is using them any more.
+if [[ -n $LOCKED ]] && ((EUID == 0)); then
+	for dir in "$WORK_PREFIX"*; do
+		if [[ -d $dir ]]; then
+			echo "build.sh: removing stale $dir" >&2
+			remove_workdir "$dir" || true
+		fi
+	done
 fi
 
 base_rev=$({ echo "$BASE_RECIPE"; package_list; } | sha)

@@ -1,0 +1,255 @@
+package integration
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/sirupsen/logrus"
+
+	"gitlab.com/dind-executor/dind-executor/executor"
+	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
+	"gitlab.com/dind-executor/dind-executor/integration/seedjob"
+)
+
+// testSandbox is one prepared sandbox driven through the executor package.
+type testSandbox struct {
+	id       executor.Identity
+	daemonIP string
+	certs    tlsca.PEMPair
+	caPEM    []byte
+}
+
+func newSandboxID(t *testing.T) string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func sandboxSpec(id executor.Identity, log io.Writer) executor.Spec {
+	return executor.Spec{
+		Identity:       id,
+		DaemonImage:    seedjob.DaemonImage,
+		BuildImage:     seedjob.JobImage,
+		HelperImage:    seedjob.HelperImage,
+		Pull:           []executor.PullPolicy{executor.PullIfNotPresent},
+		DaemonSecurity: executor.SecurityCapabilities,
+		ReadyTimeout:   60 * time.Second,
+		CertLifetime:   time.Hour,
+		BuildsDir:      "/builds",
+		CacheDir:       "/cache",
+		Log:            log,
+	}
+}
+
+// prepareSandboxes prepares n sandboxes at once and tears them down when
+// the test ends (registered before Prepare, so a failed one is removed too).
+func prepareSandboxes(t *testing.T, engine *executor.Engine, n int) []*testSandbox {
+	t.Helper()
+	api := dockerAPI(t)
+	boxes := make([]*testSandbox, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range boxes {
+		id := executor.Identity{SandboxID: newSandboxID(t), JobID: newJobID(), ProjectID: 1}
+		boxes[i] = &testSandbox{id: id}
+		t.Cleanup(func() {
+			if _, err := engine.Teardown(context.Background(), id.SandboxID); err != nil {
+				t.Errorf("teardown %s: %v", id.SandboxID, err)
+			}
+			assertNothingLeft(t, executor.LabelSandbox, id.SandboxID)
+		})
+		wg.Go(func() {
+			var log bytes.Buffer
+			if _, err := engine.Prepare(context.Background(), sandboxSpec(id, &log)); err != nil {
+				errs[i] = fmt.Errorf("prepare %s: %w\n%s", id.SandboxID, err, log.String())
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range boxes {
+		inspect, err := api.ContainerInspect(context.Background(), b.id.Name(executor.RoleDaemon), client.ContainerInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.daemonIP = inspect.Container.NetworkSettings.Networks[b.id.Name(executor.RoleNetwork)].IPAddress.String()
+		files := copyFrom(t, api, b.id.Name(executor.RoleBuild), executor.ClientCertDir)
+		b.caPEM, b.certs = files["ca.pem"], tlsca.PEMPair{Cert: files["cert.pem"], Key: files["key.pem"]}
+	}
+	return boxes
+}
+
+// copyFrom reads the regular files of a directory in a container.
+func copyFrom(t *testing.T, api *client.Client, container, dir string) map[string][]byte {
+	t.Helper()
+	res, err := api.CopyFromContainer(context.Background(), container, client.CopyFromContainerOptions{SourcePath: dir})
+	if err != nil {
+		t.Fatalf("copy %s from %s: %v", dir, container, err)
+	}
+	defer res.Content.Close()
+	files := map[string][]byte{}
+	tr := tar.NewReader(res.Content)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			data, _ := io.ReadAll(tr)
+			files[path.Base(h.Name)] = data
+		}
+	}
+}
+
+func connect(t *testing.T) *executor.Engine {
+	t.Helper()
+	engine, err := executor.Connect("", logrus.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	return engine
+}
+
+// execIn runs a shell snippet in a sandbox container and returns its exit
+// code and combined output.
+func execIn(t *testing.T, engine *executor.Engine, id executor.Identity, role executor.Role, script string) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	res, err := engine.Exec(context.Background(), id, role, strings.NewReader(script), &out, &out)
+	if err != nil {
+		t.Fatalf("exec in %s: %v", role, err)
+	}
+	return res.ExitCode, out.String()
+}
+
+// Each job's daemon answers only a client holding that job's certificate,
+// and one job's containers cannot even reach another job's daemon.
+func TestSandboxDaemonsAnswerOnlyTheirOwnJob(t *testing.T) {
+	t.Parallel()
+	engine := connect(t)
+	boxes := prepareSandboxes(t, engine, 2)
+	a, b := boxes[0], boxes[1]
+
+	t.Run("from the host", func(t *testing.T) {
+		noCert := tlsca.PEMPair{}
+		cases := []struct {
+			name   string
+			caPEM  []byte
+			client tlsca.PEMPair
+			wantOK bool
+		}{
+			{"own certificate", a.caPEM, a.certs, true},
+			{"no client certificate", a.caPEM, noCert, false},
+			{"another job's certificate", a.caPEM, b.certs, false},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				err := pingDaemon(a.daemonIP, tc.caPEM, tc.client)
+				if tc.wantOK && err != nil {
+					t.Fatalf("want /_ping answered, got %v", err)
+				}
+				if !tc.wantOK && err == nil {
+					t.Fatal("the daemon answered a client without this job's certificate")
+				}
+			})
+		}
+	})
+
+	t.Run("from the build container", func(t *testing.T) {
+		cases := []struct {
+			name     string
+			script   string
+			wantCode int // anyFailure: any non-zero code
+			wantOut  string
+		}{
+			{"own daemon with the job's certificate", "docker version --format 'server {{.Server.Version}}'", 0, "server "},
+			{"own daemon with the certificate, raw", "curl -sS --max-time 10 --cacert /certs/client/ca.pem --cert /certs/client/cert.pem --key /certs/client/key.pem https://docker:2376/_ping", 0, "OK"},
+			{"own daemon without a certificate", "curl -sS --max-time 10 --cacert /certs/client/ca.pem https://docker:2376/_ping", anyFailure, ""},
+			// 124: timeout(1) gave up, the packets were dropped between the job networks.
+			{"another job's daemon, TCP", fmt.Sprintf("timeout 3 bash -c 'echo > /dev/tcp/%s/2376'", b.daemonIP), 124, ""},
+			{"another job's daemon, with this job's certificate", fmt.Sprintf("timeout 3 docker -H tcp://%s:2376 version", b.daemonIP), anyFailure, ""},
+			{"client key readable by its owner only", "stat -c '%a %U' /certs/client/key.pem", 0, "600 root"},
+			{"no engine socket", "test ! -e /var/run/docker.sock", 0, ""},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				code, out := execIn(t, engine, a.id, executor.RoleBuild, tc.script)
+				if (tc.wantCode == anyFailure && code == 0) || (tc.wantCode != anyFailure && code != tc.wantCode) {
+					t.Fatalf("exit code %d, want %d (-1: any failure); output: %s", code, tc.wantCode, out)
+				}
+				if !strings.Contains(out, tc.wantOut) {
+					t.Errorf("output %q lacks %q", out, tc.wantOut)
+				}
+			})
+		}
+	})
+
+	t.Run("build container is unprivileged", func(t *testing.T) {
+		api := dockerAPI(t)
+		for _, role := range []executor.Role{executor.RoleBuild, executor.RoleHelper} {
+			res, err := api.ContainerInspect(context.Background(), a.id.Name(role), client.ContainerInspectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := res.Container.HostConfig
+			if h.Privileged || len(h.CapAdd) > 0 {
+				t.Errorf("%s container: privileged=%v capadd=%v", role, h.Privileged, h.CapAdd)
+			}
+			for _, m := range res.Container.Mounts {
+				if strings.Contains(m.Source, "docker.sock") {
+					t.Errorf("%s container mounts the engine socket", role)
+				}
+			}
+		}
+	})
+}
+
+const anyFailure = -1
+
+// pingDaemon calls /_ping on a sandbox daemon from the host over TLS.
+func pingDaemon(ip string, caPEM []byte, pair tlsca.PEMPair) error {
+	var cfg *tls.Config
+	if pair.Cert == nil {
+		roots := x509.NewCertPool()
+		roots.AppendCertsFromPEM(caPEM)
+		cfg = &tls.Config{RootCAs: roots, ServerName: tlsca.DaemonServerName}
+	} else {
+		var err error
+		if cfg, err = tlsca.ClientTLSConfig(caPEM, pair); err != nil {
+			return err
+		}
+	}
+	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 10 * time.Second}
+	resp, err := httpClient.Get("https://" + ip + ":2376/_ping")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
