@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 
 	"gitlab.com/dind-executor/dind-executor/executor"
@@ -152,3 +153,6 @@ func buildImage(t *testing.T, dockerfile string) string {
 	})
 	return tag
 }
+
+// stdcopyAll demultiplexes a non-TTY container stream into one writer.
+func stdcopyAll(w io.Writer, r io.Reader) (int64, error) { return stdcopy.StdCopy(w, w, r) }

@@ -20,7 +20,7 @@
 # Exit codes: 0 all images present and up to date; 1 a build failed (the log's
 #   tail is printed); 2 usage error or missing prerequisite (docker daemon,
 #   root + debootstrap when the base image must be built); 3 (--check) some
-#   image is missing or stale.
+#   image is missing or stale; 130/143 interrupted by SIGINT/SIGTERM.
 #
 # Reuse: each image carries the label io.dind-executor.images.rev, a hash of the
 # inputs that define it (base: suite, variant and package list in
@@ -198,6 +198,9 @@ cleanup() {
 			rm -f "$LOG"
 		fi
 	fi
+	# Our documented codes and signal exits pass through; anything else is a
+	# failed build step (debootstrap, apt-get, docker build...).
+	case $rc in 0 | 2 | 3 | 130 | 143) ;; *) rc=1 ;; esac
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -257,7 +260,7 @@ build_base() {
 build_dind() {
 	local rev=$1
 	# Legacy builder (no buildx/BuildKit needed), no pull, no network for RUN.
-	DOCKER_BUILDKIT=0 docker build --pull=false --network=none \
+	DOCKER_BUILDKIT=0 docker build --pull=false --network=none --force-rm \
 		--label "$REV_LABEL=$rev" -t "$DIND_IMAGE" "$HERE/dind"
 }
 

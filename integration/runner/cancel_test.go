@@ -73,8 +73,19 @@ func TestCancelEscalatesToSIGKILL(t *testing.T) {
 	if x.Failure != FailureUnknown {
 		t.Errorf("failure %q, want unknown (death by signal)", x.Failure)
 	}
-	if r := recordFor(t, h.records(), "run:build_script"); r.Finished || r.GotSIGTERM {
+	r := recordFor(t, h.records(), "run:build_script")
+	if r.Finished || r.GotSIGTERM {
 		t.Errorf("driver should have died without finishing: %+v", r.Finished)
+	}
+	if r.ChildPID == 0 {
+		t.Fatal("fake driver recorded no child")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !processGone(r.ChildPID) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !processGone(r.ChildPID) {
+		t.Errorf("child %d of the driver survived: SIGKILL did not reach the process group", r.ChildPID)
 	}
 	if res.Outcome.Kind != OutcomeCanceled {
 		t.Errorf("outcome %v", res.Outcome)

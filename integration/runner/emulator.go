@@ -151,10 +151,11 @@ func (e *Emulator) Run(ctx context.Context, job Job, opts ...RunOption) (*Result
 		b.cleanup(a)
 	}
 
-	b.res.Outcome = outcomeOf(jobCtx, err, timeout)
-	b.logOutcome()
+	outcome := outcomeOf(jobCtx, err, timeout)
+	b.logOutcome(outcome)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.res.Outcome = outcome
 	b.res.Log = b.log.String()
 	b.res.RunnerLog = b.runnerLog.String()
 	return b.res, nil
@@ -212,8 +213,7 @@ func outcomeOf(jobCtx context.Context, err error, timeout time.Duration) Outcome
 	return Outcome{Kind: OutcomeSystemFailure, Message: err.Error()}
 }
 
-func (b *build) logOutcome() {
-	o := b.res.Outcome
+func (b *build) logOutcome(o Outcome) {
 	switch o.Kind {
 	case OutcomeSuccess:
 		b.log.Noticeln("Job succeeded")

@@ -86,6 +86,7 @@ type Record struct {
 	ScriptMode      uint32   `json:"script_mode"`
 	JobResponse     string   `json:"job_response"`
 	JobResponseMode uint32   `json:"job_response_mode"`
+	ChildPID        int      `json:"child_pid"`
 	GotSIGTERM      bool     `json:"got_sigterm"`
 	Finished        bool     `json:"finished"`
 	ExitCode        int      `json:"exit_code"`
@@ -209,6 +210,16 @@ func assertGone(t *testing.T, dirs ...string) {
 			t.Errorf("temp dir %s still exists (err=%v)", d, err)
 		}
 	}
+}
+
+// processGone reports whether pid has exited (a zombie counts as gone).
+func processGone(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	_, after, _ := strings.Cut(string(data), ") ")
+	return strings.HasPrefix(after, "Z") || strings.HasPrefix(after, "X")
 }
 
 func equalStrings(t *testing.T, what string, got, want []string) {

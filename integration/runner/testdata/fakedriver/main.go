@@ -35,6 +35,7 @@ type Record struct {
 	ScriptMode      uint32   `json:"script_mode,omitempty"`
 	JobResponse     string   `json:"job_response,omitempty"`
 	JobResponseMode uint32   `json:"job_response_mode,omitempty"`
+	ChildPID        int      `json:"child_pid,omitempty"`
 	GotSIGTERM      bool     `json:"got_sigterm"`
 	Finished        bool     `json:"finished"`
 	ExitCode        int      `json:"exit_code"`
@@ -200,6 +201,13 @@ func run(script, stage string) {
 	}
 	if job("HANG_STAGE") == stage {
 		fmt.Println("fake hanging in", stage)
+		// A child in our process group (it inherits an ignored SIGTERM) shows
+		// whether the kill reached the whole group.
+		child := exec.Command("sleep", "3600")
+		if child.Start() == nil {
+			rec.ChildPID = child.Process.Pid
+			save()
+		}
 		select {
 		case <-terms:
 			rec.GotSIGTERM = true

@@ -1,0 +1,248 @@
+package integration
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"gitlab.com/dind-executor/dind-executor/integration/seedjob"
+)
+
+// The repository's Dockerfile builds the runner image from local images
+// only: a Go image made from this machine's toolchain, the module's
+// dependencies vendored into the build context, and a stand-in runner base.
+// The image must carry a working dind-executor and its config.
+func TestRunnerImageDockerfile(t *testing.T) {
+	t.Parallel()
+	api := dockerAPI(t)
+	ctx := context.Background()
+	goImage := goToolchainImage(t, api)
+
+	buildContext := moduleContext(t)
+	tag := "dind-executor.local/runner-image-test:" + fmt.Sprint(newJobID())
+	version := "test-" + fmt.Sprint(newJobID())
+	res, err := api.ImageBuild(ctx, buildContext, client.ImageBuildOptions{
+		Tags:   []string{tag},
+		Remove: true, ForceRemove: true,
+		BuildArgs: map[string]*string{
+			"GO_IMAGE": &goImage, "RUNNER_IMAGE": ptr(seedjob.JobImage), "VERSION": &version,
+		},
+	})
+	if err != nil {
+		t.Fatalf("build the runner image: %v", err)
+	}
+	output := buildOutput(t, res.Body)
+	t.Cleanup(func() { _, _ = api.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true}) })
+	if _, err := api.ImageInspect(ctx, tag); err != nil {
+		t.Fatalf("the Dockerfile did not produce %s: %v\n%s", tag, err, output)
+	}
+
+	cases := []struct {
+		name string
+		cmd  []string
+		want string
+	}{
+		{"binary runs", []string{"dind-executor", "version"}, "dind-executor " + version},
+		{"shipped config is valid", []string{"dind-executor", "--config", "/etc/dind-executor/config.toml", "config"}, `"driver":{"name":"dind-executor"`},
+		{"runner config sample wires the four hooks", []string{"grep", "-c", `_exec = "/usr/local/bin/dind-executor"`, "/etc/gitlab-runner/config.toml.sample"}, "4"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out := runContainer(t, api, tag, tc.cmd)
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("%v printed %q, want %q", tc.cmd, out, tc.want)
+			}
+		})
+	}
+}
+
+// goToolchainImage is the job image plus this machine's Go toolchain,
+// committed from a container (no registry, no build context of 200 MB).
+func goToolchainImage(t *testing.T, api *client.Client) string {
+	t.Helper()
+	ctx := context.Background()
+	goroot := runtime.GOROOT()
+	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
+		goroot = strings.TrimSpace(string(out))
+	}
+	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{Image: seedjob.JobImage, Cmd: []string{"true"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.ContainerRemove(ctx, created.ID, client.ContainerRemoveOptions{Force: true})
+
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(tarDir(pw, goroot, "usr/local/go", nil)) }()
+	if _, err := api.CopyToContainer(ctx, created.ID, client.CopyToContainerOptions{DestinationPath: "/", Content: pr}); err != nil {
+		t.Fatalf("copy the Go toolchain: %v", err)
+	}
+	tag := "dind-executor.local/go-test:" + fmt.Sprint(newJobID())
+	if _, err := api.ContainerCommit(ctx, created.ID, client.ContainerCommitOptions{
+		Reference: tag,
+		Changes:   []string{"ENV PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "ENV GOFLAGS=-buildvcs=false", "ENV GOTOOLCHAIN=local"},
+	}); err != nil {
+		t.Fatalf("commit the Go image: %v", err)
+	}
+	t.Cleanup(func() { _, _ = api.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true}) })
+	return tag
+}
+
+// moduleContext is the module's source with its dependencies vendored, as
+// a tar stream for the Engine.
+func moduleContext(t *testing.T) io.Reader {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vendor := filepath.Join(t.TempDir(), "vendor")
+	cmd := exec.Command("go", "mod", "vendor", "-o", vendor)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go mod vendor: %v\n%s", err, out)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	skip := func(rel string) bool {
+		return rel == ".git" || rel == "bin" || rel == "vendor" || strings.HasSuffix(rel, "/testdata/fuzz")
+	}
+	if err := tarInto(tw, root, "", skip); err != nil {
+		t.Fatal(err)
+	}
+	if err := tarInto(tw, vendor, "vendor", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
+}
+
+func tarDir(w io.Writer, dir, prefix string, skip func(string) bool) error {
+	tw := tar.NewWriter(w)
+	if err := tarInto(tw, dir, prefix, skip); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// tarInto adds dir's regular files, directories and symlinks under prefix.
+func tarInto(tw *tar.Writer, dir, prefix string, skip func(string) bool) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil || rel == "." {
+			return err
+		}
+		if skip != nil && skip(filepath.ToSlash(rel)) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(path); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(filepath.Join(prefix, rel))
+		if d.IsDir() {
+			hdr.Name += "/"
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(tw, f)
+			return err
+		}
+		return nil
+	})
+}
+
+// buildOutput reads the build's JSON stream and fails on a build error.
+func buildOutput(t *testing.T, body io.ReadCloser) string {
+	t.Helper()
+	defer body.Close()
+	var out strings.Builder
+	dec := json.NewDecoder(body)
+	for {
+		var msg struct {
+			Stream      string `json:"stream"`
+			ErrorDetail *struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			return out.String()
+		} else if err != nil {
+			t.Fatalf("read build output: %v\n%s", err, out.String())
+		}
+		out.WriteString(msg.Stream)
+		if msg.ErrorDetail != nil {
+			t.Fatalf("build failed: %s\n%s", msg.ErrorDetail.Message, out.String())
+		}
+	}
+}
+
+// runContainer runs cmd in image and returns its combined output.
+func runContainer(t *testing.T, api *client.Client, image string, cmd []string) string {
+	t.Helper()
+	ctx := context.Background()
+	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{Image: image, Entrypoint: cmd[:1], Cmd: cmd[1:]},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.ContainerRemove(ctx, created.ID, client.ContainerRemoveOptions{Force: true})
+	if _, err := api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wait := api.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{})
+	select {
+	case err := <-wait.Error:
+		t.Fatal(err)
+	case <-wait.Result:
+	}
+	logs, err := api.ContainerLogs(ctx, created.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	var out bytes.Buffer
+	_, _ = stdcopyAll(&out, logs)
+	return out.String()
+}
