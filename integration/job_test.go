@@ -27,6 +27,7 @@ func TestSeedJobBuildsAndRunsMultiStageImage(t *testing.T) {
 	log := runner.PlainText(res.Log)
 	for _, want := range []string{
 		"Starting TLS daemon... ready in",
+		"Service docker:27-dind: provided by the sandbox's own daemon",
 		"inner daemon ",                          // docker info over TCP+TLS answered
 		"Step 6/9 : FROM scratch",                // the second, slim stage
 		"COPY --from=builder",                    // copies from the builder stage

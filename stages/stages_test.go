@@ -178,3 +178,20 @@ func TestDefaultHelperImage(t *testing.T) {
 		}
 	}
 }
+
+func TestIsDinDService(t *testing.T) {
+	cases := map[string]bool{
+		"docker:dind":                         true,
+		"docker:27-dind":                      true,
+		"docker:27.3-dind-rootless":           true,
+		"registry.example.com/docker:26-dind": true,
+		"docker:27-cli":                       false,
+		"postgres:15":                         false,
+		"mydind:latest":                       false,
+	}
+	for image, want := range cases {
+		if got := IsDinDService(image); got != want {
+			t.Errorf("IsDinDService(%q) = %v, want %v", image, got, want)
+		}
+	}
+}
