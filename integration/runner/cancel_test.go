@@ -97,7 +97,7 @@ func TestCancelEscalatesToSIGKILL(t *testing.T) {
 
 func TestJobTimeoutSkipsLaterStages(t *testing.T) {
 	h := newHarness(t)
-	res := h.run(sleepingJob(), JobTimeout(1500*time.Millisecond))
+	res := h.run(sleepingJob(), JobTimeout(3*time.Second))
 	if res.Outcome.Kind != OutcomeTimedOut {
 		t.Errorf("outcome %v, want timed out", res.Outcome)
 	}
@@ -107,7 +107,7 @@ func TestJobTimeoutSkipsLaterStages(t *testing.T) {
 	if x := res.Exec("build_script"); x.Ended != EndedTerminated {
 		t.Errorf("build_script ended %s", x.Ended)
 	}
-	if !strings.Contains(res.Log, "ERROR: Job failed: execution took longer than 1.5s seconds") {
+	if !strings.Contains(res.Log, "ERROR: Job failed: execution took longer than 3s seconds") {
 		t.Errorf("log tail: %q", res.Log[max(0, len(res.Log)-200):])
 	}
 	assertGone(t, res.TempDirs...)

@@ -234,6 +234,14 @@ func run(script, stage string) {
 		err = <-done // bash is in our process group and got the same SIGTERM
 	}
 	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() < 0 && !rec.GotSIGTERM {
+		// bash died of a signal; ours may still be on its way.
+		select {
+		case <-terms:
+			rec.GotSIGTERM = true
+		case <-time.After(time.Second):
+		}
+	}
 	switch {
 	case err == nil:
 		exit(0)
