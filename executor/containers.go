@@ -94,40 +94,31 @@ func jobMounts(s Spec) []string {
 // buildContainer runs the job's image: never privileged, no Engine socket,
 // and pointed at the sandbox daemon with the client certificate.
 func buildContainer(s Spec, networkName string) containerSpec {
-	id := s.Identity
-	return containerSpec{
-		name: id.Name(RoleBuild),
-		role: RoleBuild,
-		config: &container.Config{
-			Image:      s.BuildImage,
-			Entrypoint: []string{"sh", "-c", keepAlive},
-			Env: []string{
-				"DOCKER_HOST=" + DaemonHostInJob,
-				"DOCKER_TLS_VERIFY=1",
-				"DOCKER_CERT_PATH=" + ClientCertDir,
-				"DOCKER_TLS_CERTDIR=" + CertDir,
-			},
-			Labels: id.Labels(RoleBuild),
-		},
-		host: &container.HostConfig{
-			NetworkMode: container.NetworkMode(networkName),
-			Binds:       jobMounts(s),
-			Resources:   resources(s.Limits),
-		},
-		networking: attach(networkName),
-	}
+	return jobContainer(s, networkName, RoleBuild, s.BuildImage, keepAlive, []string{
+		"DOCKER_HOST=" + DaemonHostInJob,
+		"DOCKER_TLS_VERIFY=1",
+		"DOCKER_CERT_PATH=" + ClientCertDir,
+		"DOCKER_TLS_CERTDIR=" + CertDir,
+	})
 }
 
 // helperContainer runs git, cache and artifact stages with the runner helper.
 func helperContainer(s Spec, networkName string) containerSpec {
+	return jobContainer(s, networkName, RoleHelper, s.HelperImage, helperKeepAlive, nil)
+}
+
+// jobContainer is what the build and helper containers share: the job
+// network, the builds and cache volumes, the limits, and no extra rights.
+func jobContainer(s Spec, networkName string, role Role, image, main string, env []string) containerSpec {
 	id := s.Identity
 	return containerSpec{
-		name: id.Name(RoleHelper),
-		role: RoleHelper,
+		name: id.Name(role),
+		role: role,
 		config: &container.Config{
-			Image:      s.HelperImage,
-			Entrypoint: []string{"sh", "-c", helperKeepAlive},
-			Labels:     id.Labels(RoleHelper),
+			Image:      image,
+			Entrypoint: []string{"sh", "-c", main},
+			Env:        env,
+			Labels:     id.Labels(role),
 		},
 		host: &container.HostConfig{
 			NetworkMode: container.NetworkMode(networkName),
