@@ -90,6 +90,13 @@ func TestInvalidFixtures(t *testing.T) {
 		"invalid-pull-policy-values.toml": {2, [][]string{
 			{"sandbox.pull_policy[1]", `"alwayz"`, "always, if-not-present, never"},
 			{"sandbox.pull_policy[2]", `"always"`, "twice"}}},
+		"invalid-policy.toml": {5, [][]string{
+			{"sandbox.wait_for_services_timeout", `"-1s"`, "0s"},
+			{"policy.allowed_images[0]", `"docker:["`, "glob"},
+			{"policy.allowed_images[1]", `""`, "glob"},
+			{"policy.allowed_pull_policies[0]", `"sometimes"`, "if-not-present"},
+			{"policy.allowed_users[0]", "empty"},
+		}},
 		"invalid-mtu.toml":                 {1, [][]string{{"sandbox.mtu = 100", "0 (take the outer network's MTU)", "576..65535"}}},
 		"invalid-ready-timeout-short.toml": {1, [][]string{{"sandbox.ready_timeout", `"500ms"`, "1s..1h"}}},
 		"invalid-ready-timeout-long.toml":  {1, [][]string{{"sandbox.ready_timeout", `"2h0m0s"`, "1s..1h"}}},
@@ -200,16 +207,17 @@ func TestParseFull(t *testing.T) {
 	want := Config{
 		Engine: Engine{Host: "tcp://docker.example.com:2376"},
 		Sandbox: Sandbox{
-			DindImage:      "registry.example.com:5000/mirror/docker:27.3-dind",
-			DefaultImage:   "alpine:3.20",
-			HelperImage:    "registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:x86_64-v17.5.0",
-			DaemonSecurity: DaemonSecurityCapabilities,
-			PullPolicy:     []PullPolicy{PullIfNotPresent, PullAlways},
-			MTU:            1400,
-			ReadyTimeout:   Duration{150 * time.Second},
-			Volumes:        []string{"/srv/ca:/etc/ssl/extra:ro", "/srv/tools:/opt/tools", "/srv/out:/out:rw"},
-			BuildsDir:      "/work/builds",
-			CacheDir:       "/work/cache",
+			DindImage:              "registry.example.com:5000/mirror/docker:27.3-dind",
+			DefaultImage:           "alpine:3.20",
+			HelperImage:            "registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:x86_64-v17.5.0",
+			DaemonSecurity:         DaemonSecurityCapabilities,
+			PullPolicy:             []PullPolicy{PullIfNotPresent, PullAlways},
+			MTU:                    1400,
+			ReadyTimeout:           Duration{150 * time.Second},
+			Volumes:                []string{"/srv/ca:/etc/ssl/extra:ro", "/srv/tools:/opt/tools", "/srv/out:/out:rw"},
+			BuildsDir:              "/work/builds",
+			CacheDir:               "/work/cache",
+			WaitForServicesTimeout: Duration{30 * time.Second},
 		},
 		Limits: Limits{CPUs: 1.5, Memory: "4g", MemoryBytes: 4 << 30, PIDs: 2048},
 	}
@@ -247,8 +255,9 @@ func TestSchemaKeys(t *testing.T) {
 		"engine", "engine.host",
 		"sandbox", "sandbox.dind_image", "sandbox.default_image", "sandbox.helper_image",
 		"sandbox.daemon_security", "sandbox.pull_policy", "sandbox.mtu", "sandbox.ready_timeout",
-		"sandbox.volumes", "sandbox.builds_dir", "sandbox.cache_dir",
+		"sandbox.volumes", "sandbox.builds_dir", "sandbox.cache_dir", "sandbox.wait_for_services_timeout",
 		"limits", "limits.cpus", "limits.memory", "limits.pids",
+		"policy", "policy.allowed_images", "policy.allowed_services", "policy.allowed_pull_policies", "policy.allowed_users",
 	}
 	got := schemaKeys()
 	if len(got) != len(want) {

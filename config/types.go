@@ -11,6 +11,7 @@ type Config struct {
 	Engine  Engine  `toml:"engine"`
 	Sandbox Sandbox `toml:"sandbox"`
 	Limits  Limits  `toml:"limits"`
+	Policy  Policy  `toml:"policy"`
 }
 
 // Engine is the outer Docker Engine that runs the sandboxes.
@@ -37,6 +38,9 @@ type Sandbox struct {
 	Volumes   []string `toml:"volumes"`
 	BuildsDir string   `toml:"builds_dir"`
 	CacheDir  string   `toml:"cache_dir"`
+	// WaitForServicesTimeout bounds the wait for each job service to accept
+	// TCP on an exposed port; 0 skips the wait (the runner's -1).
+	WaitForServicesTimeout Duration `toml:"wait_for_services_timeout"`
 }
 
 // Limits apply to every container of a sandbox.
@@ -46,6 +50,23 @@ type Limits struct {
 	// MemoryBytes is Memory in bytes, filled by Parse/Load; it is not a key.
 	MemoryBytes int64 `toml:"-"`
 	PIDs        int64 `toml:"pids"` // 0: unlimited
+}
+
+// Policy is what jobs may ask for, matched as GitLab Runner matches its own
+// allowed_* settings. An empty list allows anything; a job can narrow what
+// is allowed (its own pull_policy list), never widen it.
+type Policy struct {
+	// AllowedImages and AllowedServices are doublestar globs matched
+	// against the job's image and service names, e.g. "docker:*" or
+	// "registry.example.com/**".
+	AllowedImages   []string `toml:"allowed_images"`
+	AllowedServices []string `toml:"allowed_services"`
+	// AllowedPullPolicies are the pull policies a job may request; empty
+	// means the sandbox.pull_policy list.
+	AllowedPullPolicies []PullPolicy `toml:"allowed_pull_policies"`
+	// AllowedUsers are the users a job may run its build container as
+	// (image: docker: user:); empty allows any.
+	AllowedUsers []string `toml:"allowed_users"`
 }
 
 // Values of sandbox.daemon_security.

@@ -19,6 +19,7 @@ const (
 	maxMTU          = 65535 // largest IPv4 packet
 	minReadyTimeout = time.Second
 	maxReadyTimeout = time.Hour
+	maxServiceWait  = time.Hour
 	minMemoryBytes  = 6 * 1024 * 1024 // Docker refuses memory limits below 6 MiB
 )
 
@@ -33,6 +34,7 @@ func (c Config) Validate() error {
 	c.Engine.validate(add)
 	c.Sandbox.validate(add)
 	c.Limits.validate(add)
+	c.Policy.validate(add)
 	return errors.Join(errs...)
 }
 
@@ -92,6 +94,9 @@ func (s Sandbox) validate(add addFunc) {
 
 	if d := s.ReadyTimeout.Duration; d < minReadyTimeout || d > maxReadyTimeout {
 		add("sandbox.ready_timeout = %q is out of range: use %s..%s", d, "1s", "1h")
+	}
+	if d := s.WaitForServicesTimeout.Duration; d < 0 || d > maxServiceWait {
+		add("sandbox.wait_for_services_timeout = %q is out of range: use 0s (do not wait) up to 1h", d)
 	}
 
 	validateDirs(add, s.BuildsDir, s.CacheDir)
