@@ -13,6 +13,7 @@ import (
 type containerSpec struct {
 	name       string
 	role       Role
+	platform   string
 	config     *container.Config
 	host       *container.HostConfig
 	networking *network.NetworkingConfig
@@ -67,10 +68,11 @@ func daemonContainer(s Spec, networkName string, mtu int) containerSpec {
 		host.Privileged = true
 	}
 	return containerSpec{
-		name: id.Name(RoleDaemon),
-		role: RoleDaemon,
+		name:     id.Name(RoleDaemon),
+		role:     RoleDaemon,
+		platform: s.DaemonImage.Platform,
 		config: &container.Config{
-			Image:    s.DaemonImage,
+			Image:    s.DaemonImage.Name,
 			Hostname: "docker",
 			Env:      []string{"DOCKER_TLS_CERTDIR=" + CertDir},
 			Cmd:      []string{"--mtu=" + strconv.Itoa(mtu)},
@@ -86,39 +88,47 @@ func daemonContainer(s Spec, networkName string, mtu int) containerSpec {
 func jobMounts(s Spec) []string {
 	binds := []string{
 		s.Identity.Name(RoleBuilds) + ":" + s.BuildsDir,
-		s.Identity.Name(RoleCache) + ":" + s.CacheDir,
+		s.Identity.CacheVolume() + ":" + s.CacheDir,
 	}
 	return append(binds, s.ExtraBinds...)
 }
 
 // buildContainer runs the job's image: never privileged, no Engine socket,
-// and pointed at the sandbox daemon with the client certificate.
+// and pointed at the sandbox daemon with the client certificate. The
+// image's entrypoint (or the job's) wraps the keep-alive command, as it
+// wraps the shell under the docker executor.
 func buildContainer(s Spec, networkName string) containerSpec {
-	return jobContainer(s, networkName, RoleBuild, s.BuildImage, keepAlive, []string{
+	c := jobContainer(s, networkName, RoleBuild, s.BuildImage, []string{
 		"DOCKER_HOST=" + DaemonHostInJob,
 		"DOCKER_TLS_VERIFY=1",
 		"DOCKER_CERT_PATH=" + ClientCertDir,
 		"DOCKER_TLS_CERTDIR=" + CertDir,
 	})
+	c.config.Entrypoint = s.BuildEntrypoint
+	c.config.Cmd = []string{"sh", "-c", keepAlive}
+	c.config.User = s.BuildUser
+	return c
 }
 
 // helperContainer runs git, cache and artifact stages with the runner helper.
 func helperContainer(s Spec, networkName string) containerSpec {
-	return jobContainer(s, networkName, RoleHelper, s.HelperImage, helperKeepAlive, nil)
+	c := jobContainer(s, networkName, RoleHelper, s.HelperImage, nil)
+	c.config.Entrypoint = []string{"sh", "-c", helperKeepAlive}
+	return c
 }
 
 // jobContainer is what the build and helper containers share: the job
 // network, the builds and cache volumes, the limits, and no extra rights.
-func jobContainer(s Spec, networkName string, role Role, image, main string, env []string) containerSpec {
+func jobContainer(s Spec, networkName string, role Role, image ImageRef, env []string) containerSpec {
 	id := s.Identity
 	return containerSpec{
-		name: id.Name(role),
-		role: role,
+		name:     id.Name(role),
+		role:     role,
+		platform: image.Platform,
 		config: &container.Config{
-			Image:      image,
-			Entrypoint: []string{"sh", "-c", main},
-			Env:        env,
-			Labels:     id.Labels(role),
+			Image:  image.Name,
+			Env:    env,
+			Labels: id.Labels(role),
 		},
 		host: &container.HostConfig{
 			NetworkMode: container.NetworkMode(networkName),
@@ -126,6 +136,37 @@ func jobContainer(s Spec, networkName string, role Role, image, main string, env
 			Resources:   resources(s.Limits),
 		},
 		networking: attach(networkName),
+	}
+}
+
+// serviceName is the i-th service container's name.
+func serviceName(id Identity, i int) string {
+	return id.Name(RoleService) + "-" + strconv.Itoa(i)
+}
+
+// serviceContainer runs one job service on the job network under its
+// aliases, unprivileged, with the sandbox's limits and no job volumes.
+func serviceContainer(s Spec, networkName string, i int) containerSpec {
+	id := s.Identity
+	svc := s.Services[i]
+	labels := id.Labels(RoleService)
+	labels[LabelService] = svc.Image.Name
+	return containerSpec{
+		name:     serviceName(id, i),
+		role:     RoleService,
+		platform: svc.Image.Platform,
+		config: &container.Config{
+			Image:      svc.Image.Name,
+			Entrypoint: svc.Entrypoint,
+			Cmd:        svc.Command,
+			Env:        svc.Env,
+			Labels:     labels,
+		},
+		host: &container.HostConfig{
+			NetworkMode: container.NetworkMode(networkName),
+			Resources:   resources(s.Limits),
+		},
+		networking: attach(networkName, svc.Aliases...),
 	}
 }
 

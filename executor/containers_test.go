@@ -15,9 +15,9 @@ import (
 func testSpec() Spec {
 	return Spec{
 		Identity:       Identity{SandboxID: "0123456789abcdef", JobID: 7, ProjectID: 42, PipelineID: 900, ProjectPath: "g/a"},
-		DaemonImage:    "dind:test",
-		BuildImage:     "job:test",
-		HelperImage:    "helper:test",
+		DaemonImage:    ImageRef{Name: "dind:test"},
+		BuildImage:     ImageRef{Name: "job:test"},
+		HelperImage:    ImageRef{Name: "helper:test"},
 		DaemonSecurity: SecurityPrivileged,
 		BuildsDir:      "/builds",
 		CacheDir:       "/cache",
@@ -147,6 +147,83 @@ func TestCertArchive(t *testing.T) {
 	for _, f := range daemonCertFiles(b) {
 		if f.path == "/certs/ca/key.pem" {
 			t.Error("the CA key must never reach the daemon container")
+		}
+	}
+}
+
+func TestBuildContainerEntrypointAndUser(t *testing.T) {
+	cases := []struct {
+		name           string
+		entrypoint     []string
+		user           string
+		wantEntrypoint []string
+	}{
+		{"image's own entrypoint wraps the command", nil, "", nil},
+		{"entrypoint [\"\"] removes it", []string{""}, "", []string{""}},
+		{"job entrypoint", []string{"/bin/tini", "--"}, "1000", []string{"/bin/tini", "--"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testSpec()
+			s.BuildEntrypoint, s.BuildUser = tc.entrypoint, tc.user
+			c := buildContainer(s, "net")
+			if !slices.Equal(c.config.Entrypoint, tc.wantEntrypoint) || (c.config.Entrypoint == nil) != (tc.wantEntrypoint == nil) {
+				t.Errorf("entrypoint %q, want %q", c.config.Entrypoint, tc.wantEntrypoint)
+			}
+			if !slices.Equal(c.config.Cmd, []string{"sh", "-c", keepAlive}) {
+				t.Errorf("cmd %q, want the keep-alive shell", c.config.Cmd)
+			}
+			if c.config.User != tc.user {
+				t.Errorf("user %q, want %q", c.config.User, tc.user)
+			}
+		})
+	}
+}
+
+func TestServiceContainer(t *testing.T) {
+	s := testSpec()
+	s.Services = []Service{{
+		Image:   ImageRef{Name: "registry:5000/grp/pg:15"},
+		Aliases: []string{"registry__grp__pg", "registry-grp-pg", "db"},
+		Command: []string{"postgres", "-c", "fsync=off"},
+		Env:     []string{"POSTGRES_PASSWORD=x"},
+	}}
+	c := serviceContainer(s, "net", 0)
+	if c.name != "dind-0123456789abcdef-service-0" {
+		t.Errorf("name %s", c.name)
+	}
+	if got := c.networking.EndpointsConfig["net"].Aliases; !slices.Equal(got, s.Services[0].Aliases) {
+		t.Errorf("aliases %v", got)
+	}
+	if c.host.Privileged || len(c.host.Binds) > 0 {
+		t.Errorf("service has rights or volumes: privileged=%v binds=%v", c.host.Privileged, c.host.Binds)
+	}
+	if c.config.Labels[LabelService] != "registry:5000/grp/pg:15" || c.config.Labels[LabelRole] != "service" || c.config.Labels[LabelSandbox] == "" {
+		t.Errorf("labels %v", c.config.Labels)
+	}
+	if c.host.PidsLimit == nil || *c.host.PidsLimit != 512 {
+		t.Error("limits not applied to the service")
+	}
+}
+
+func TestCacheVolume(t *testing.T) {
+	id := testSpec().Identity
+	if got := id.CacheVolume(); got != "dind-0123456789abcdef-cache" {
+		t.Errorf("sandbox cache volume %s", got)
+	}
+	id.ProjectKey = "abc123"
+	if got := id.CacheVolume(); got != "dind-cache-abc123" {
+		t.Errorf("project cache volume %s", got)
+	}
+	if _, ok := id.cacheVolumeLabels()[LabelSandbox]; ok {
+		t.Error("a project cache volume must not carry the sandbox label: teardown would remove it")
+	}
+}
+
+func TestParsePlatform(t *testing.T) {
+	for in, ok := range map[string]bool{"linux/amd64": true, "linux/arm/v7": true, "linux": false, "/amd64": false, "a/b/c/d": false} {
+		if _, err := parsePlatform(in); (err == nil) != ok {
+			t.Errorf("parsePlatform(%q) = %v, want ok=%v", in, err, ok)
 		}
 	}
 }

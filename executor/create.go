@@ -13,6 +13,13 @@ import (
 // does; a same-named container that is not ours is never touched.
 func (e *Engine) createContainer(ctx context.Context, c containerSpec) (string, error) {
 	opts := client.ContainerCreateOptions{Name: c.name, Config: c.config, HostConfig: c.host, NetworkingConfig: c.networking}
+	if c.platform != "" {
+		p, err := parsePlatform(c.platform)
+		if err != nil {
+			return "", fmt.Errorf("create %s: %w", c, err)
+		}
+		opts.Platform = p
+	}
 	res, err := e.api.ContainerCreate(ctx, opts)
 	if cerrdefs.IsConflict(err) {
 		old, ierr := e.api.ContainerInspect(ctx, c.name, client.ContainerInspectOptions{})

@@ -13,8 +13,16 @@ import (
 )
 
 // shellCommand feeds the stage script from stdin to bash, or to sh where
-// the image has no bash, as the runner's docker executor does.
-var shellCommand = []string{"sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; fi; exec sh"}
+// the image has no bash, as the runner's docker executor does. Helper
+// stages run with umask 0000, as the docker executor's helper does, so a
+// build container running as another user can write what git checked out.
+func shellCommand(role Role) []string {
+	const detect = "if command -v bash >/dev/null 2>&1; then exec bash; fi; exec sh"
+	if role == RoleHelper {
+		return []string{"sh", "-c", "umask 0000; " + detect}
+	}
+	return []string{"sh", "-c", detect}
+}
 
 const (
 	// stopGrace is how long stage processes get between TERM and KILL.
@@ -46,7 +54,7 @@ func (e *Engine) Exec(ctx context.Context, id Identity, role Role, script io.Rea
 	apiCtx := context.WithoutCancel(ctx)
 
 	created, err := e.api.ExecCreate(apiCtx, name, client.ExecCreateOptions{
-		AttachStdin: true, AttachStdout: true, AttachStderr: true, Cmd: shellCommand,
+		AttachStdin: true, AttachStdout: true, AttachStderr: true, Cmd: shellCommand(role),
 	})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {

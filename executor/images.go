@@ -8,19 +8,37 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/authconfig"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// EnsureImage makes image available on the Engine by trying the pull
+// parsePlatform reads "os/arch[/variant]" as .gitlab-ci.yml's
+// docker: platform: writes it.
+func parsePlatform(s string) (*ocispec.Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return nil, fmt.Errorf("platform %q: use os/arch or os/arch/variant, e.g. linux/amd64", s)
+	}
+	p := &ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}
+
+// EnsureImage makes an image available on the Engine by trying its pull
 // policies in order, as the runner does: the first policy that yields the
 // image wins. Pull progress goes to log. It returns the image id.
-func (e *Engine) EnsureImage(ctx context.Context, image string, policies []PullPolicy, log io.Writer) (string, error) {
+func (e *Engine) EnsureImage(ctx context.Context, ref ImageRef, log io.Writer) (string, error) {
+	image, policies := ref.Name, ref.Pull
 	if len(policies) == 0 {
 		policies = []PullPolicy{PullAlways}
 	}
 	var tried []error
 	for _, policy := range policies {
-		id, err := e.imageByPolicy(ctx, image, policy, log)
+		id, err := e.imageByPolicy(ctx, ref, policy, log)
 		if err == nil {
 			return id, nil
 		}
@@ -32,7 +50,8 @@ func (e *Engine) EnsureImage(ctx context.Context, image string, policies []PullP
 	return "", fmt.Errorf("image %s is not available: %w", image, errors.Join(tried...))
 }
 
-func (e *Engine) imageByPolicy(ctx context.Context, image string, policy PullPolicy, log io.Writer) (string, error) {
+func (e *Engine) imageByPolicy(ctx context.Context, ref ImageRef, policy PullPolicy, log io.Writer) (string, error) {
+	image := ref.Name
 	switch policy {
 	case PullNever, PullIfNotPresent:
 		id, err := e.localImage(ctx, image)
@@ -42,9 +61,9 @@ func (e *Engine) imageByPolicy(ctx context.Context, image string, policy PullPol
 		if !cerrdefs.IsNotFound(err) {
 			return "", err
 		}
-		return e.pull(ctx, image, log)
+		return e.pull(ctx, ref, log)
 	case PullAlways:
-		return e.pull(ctx, image, log)
+		return e.pull(ctx, ref, log)
 	default:
 		return "", fmt.Errorf("unknown pull policy %q (use always, if-not-present or never)", policy)
 	}
@@ -63,9 +82,25 @@ func (e *Engine) localImage(ctx context.Context, image string) (string, error) {
 
 // pull streams the Engine's progress messages as one line per layer event;
 // byte-level progress updates are dropped so the job log stays readable.
-func (e *Engine) pull(ctx context.Context, image string, log io.Writer) (string, error) {
+func (e *Engine) pull(ctx context.Context, ref ImageRef, log io.Writer) (string, error) {
+	image := ref.Name
+	opts := client.ImagePullOptions{}
+	if ref.Auth != nil {
+		encoded, err := authconfig.Encode(registry.AuthConfig{Username: ref.Auth.Username, Password: ref.Auth.Password, ServerAddress: ref.Auth.Server})
+		if err != nil {
+			return "", fmt.Errorf("encode credentials for %s: %w", ref.Auth.Server, err)
+		}
+		opts.RegistryAuth = encoded
+	}
+	if ref.Platform != "" {
+		p, err := parsePlatform(ref.Platform)
+		if err != nil {
+			return "", err
+		}
+		opts.Platforms = []ocispec.Platform{*p}
+	}
 	fmt.Fprintf(log, "Pulling image %s ...\n", image)
-	resp, err := e.api.ImagePull(ctx, image, client.ImagePullOptions{})
+	resp, err := e.api.ImagePull(ctx, image, opts)
 	if err != nil {
 		return "", fmt.Errorf("pull: %w", err)
 	}

@@ -57,10 +57,10 @@ func (e *Engine) createNetwork(ctx context.Context, id Identity, mtu int) (strin
 }
 
 // createVolume makes a labelled volume; creating an existing volume is a
-// no-op in the Engine, so a retried prepare reuses it.
-func (e *Engine) createVolume(ctx context.Context, id Identity, role Role) (string, error) {
-	name := id.Name(role)
-	if _, err := e.api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: id.Labels(role)}); err != nil {
+// no-op in the Engine, so a retried prepare, or the next job of a project
+// for its cache, reuses it.
+func (e *Engine) createVolume(ctx context.Context, name string, labels map[string]string) (string, error) {
+	if _, err := e.api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: labels}); err != nil {
 		return "", fmt.Errorf("create volume %s: %w", name, err)
 	}
 	return name, nil

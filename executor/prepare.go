@@ -6,6 +6,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/moby/moby/client"
+
 	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
 )
 
@@ -14,7 +16,7 @@ type Sandbox struct {
 	Identity      Identity
 	Network       string
 	MTU           int
-	Images        map[Role]string // role -> image id
+	Images        map[string]string // image name -> image id
 	CAFingerprint string
 	CertsNotAfter time.Time
 	ReadyAfter    time.Duration // from daemon start to the first authenticated ping
@@ -34,17 +36,21 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 	if err := e.Ping(ctx); err != nil {
 		return nil, err
 	}
-	sb := &Sandbox{Identity: id, Images: map[Role]string{}}
+	sb := &Sandbox{Identity: id, Images: map[string]string{}}
 
-	for _, img := range []struct {
-		role Role
-		name string
-	}{{RoleDaemon, s.DaemonImage}, {RoleBuild, s.BuildImage}, {RoleHelper, s.HelperImage}} {
-		imageID, err := e.EnsureImage(ctx, img.name, s.Pull, log)
-		if err != nil {
-			return nil, fmt.Errorf("%s image: %w", img.role, err)
+	images := []ImageRef{s.DaemonImage, s.BuildImage, s.HelperImage}
+	for _, svc := range s.Services {
+		images = append(images, svc.Image)
+	}
+	for _, img := range images {
+		if _, done := sb.Images[img.Name]; done {
+			continue
 		}
-		sb.Images[img.role] = imageID
+		imageID, err := e.EnsureImage(ctx, img, log)
+		if err != nil {
+			return nil, err
+		}
+		sb.Images[img.Name] = imageID
 	}
 
 	certs, err := tlsca.New(id.SandboxID, s.CertLifetime)
@@ -66,12 +72,17 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 	if sb.Network, err = e.createNetwork(ctx, id, sb.MTU); err != nil {
 		return nil, err
 	}
-	for _, role := range []Role{RoleBuilds, RoleCache, RoleDataRoot} {
-		if _, err := e.createVolume(ctx, id, role); err != nil {
+	volumes := map[string]map[string]string{
+		id.Name(RoleBuilds):   id.Labels(RoleBuilds),
+		id.Name(RoleDataRoot): id.Labels(RoleDataRoot),
+		id.CacheVolume():      id.cacheVolumeLabels(),
+	}
+	for name, labels := range volumes {
+		if _, err := e.createVolume(ctx, name, labels); err != nil {
 			return nil, err
 		}
 	}
-	fmt.Fprintf(log, "Created network %s (MTU %d) and volumes for sandbox %s\n", sb.Network, sb.MTU, id.SandboxID)
+	fmt.Fprintf(log, "Created network %s (MTU %d) and volumes for sandbox %s (cache volume %s)\n", sb.Network, sb.MTU, id.SandboxID, id.CacheVolume())
 
 	daemon := daemonContainer(s, sb.Network, sb.MTU)
 	daemonID, err := e.createContainer(ctx, daemon)
@@ -87,14 +98,18 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 		return nil, err
 	}
 
-	// The job containers are made while dockerd boots: that is most of
-	// prepare's time, and they do not need the daemon until a stage runs.
+	// Services and job containers are made while dockerd boots: that is
+	// most of prepare's time, and none of them needs the daemon to start.
+	if err := e.startServices(ctx, s, sb.Network); err != nil {
+		return nil, err
+	}
 	for _, c := range []containerSpec{buildContainer(s, sb.Network), helperContainer(s, sb.Network)} {
 		cid, err := e.createContainer(ctx, c)
 		if err != nil {
 			return nil, err
 		}
 		if c.role == RoleBuild {
+			// Owned by the build user, so a non-root job can read its key.
 			if err := e.copyFiles(ctx, cid, clientCertFiles(certs), true); err != nil {
 				return nil, err
 			}
@@ -110,5 +125,28 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 	sb.ReadyAfter = time.Since(started)
 	fmt.Fprintf(log, "Starting TLS daemon... ready in %.1fs (mutual TLS, CA %s, valid until %s)\n",
 		sb.ReadyAfter.Seconds(), sb.CAFingerprint[:16], sb.CertsNotAfter.UTC().Format(time.RFC3339))
+
+	if err := e.checkRunning(ctx, id, RoleBuild, RoleHelper); err != nil {
+		return nil, err
+	}
+	e.waitServices(ctx, s, sb.Network, log)
 	return sb, nil
+}
+
+// checkRunning catches a job container whose entrypoint did not keep the
+// command it was given running: every stage would fail later, less clearly.
+func (e *Engine) checkRunning(ctx context.Context, id Identity, roles ...Role) error {
+	for _, role := range roles {
+		name := id.Name(role)
+		res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+		if err != nil {
+			return fmt.Errorf("inspect %s container %s: %w", role, name, err)
+		}
+		if st := res.Container.State; st != nil && !st.Running {
+			return fmt.Errorf("%s container %s exited with code %d right after start: its image's entrypoint must run the command it is given "+
+				"(under the docker executor it would fail the same way); set the job's image entrypoint to [\"\"] to bypass it%s",
+				role, name, st.ExitCode, e.logTail(name))
+		}
+	}
+	return nil
 }

@@ -20,7 +20,7 @@ import (
 const (
 	readyPollInterval = 50 * time.Millisecond
 	readyAttemptLimit = 2 * time.Second
-	daemonLogLines    = 20
+	logTailLines    = 20
 )
 
 // daemonAddress is where the executor reaches the job's daemon: its address
@@ -110,25 +110,28 @@ func (e *Engine) daemonStillRunning(ctx context.Context, id Identity) error {
 	return nil
 }
 
-// daemonLogTail fetches the daemon container's last log lines with its own
-// short deadline, since the caller's context is often the one that expired.
-func (e *Engine) daemonLogTail(id Identity) string {
+// daemonLogTail is the daemon container's last log lines.
+func (e *Engine) daemonLogTail(id Identity) string { return e.logTail(id.Name(RoleDaemon)) }
+
+// logTail fetches a container's last log lines with its own short
+// deadline, since the caller's context is often the one that expired.
+func (e *Engine) logTail(container string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	logs, err := e.api.ContainerLogs(ctx, id.Name(RoleDaemon), client.ContainerLogsOptions{
-		ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(daemonLogLines),
+	logs, err := e.api.ContainerLogs(ctx, container, client.ContainerLogsOptions{
+		ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(logTailLines),
 	})
 	if err != nil {
-		return "; daemon logs unavailable: " + err.Error()
+		return "; logs unavailable: " + err.Error()
 	}
 	defer logs.Close()
 	var out bytes.Buffer
 	if _, err := stdcopy.StdCopy(&out, &out, logs); err != nil && !errors.Is(err, io.EOF) {
-		return "; daemon logs unavailable: " + err.Error()
+		return "; logs unavailable: " + err.Error()
 	}
 	text := strings.TrimSpace(out.String())
 	if text == "" {
-		return "; the daemon logged nothing"
+		return "; it logged nothing"
 	}
-	return "\nlast daemon log lines:\n" + text
+	return "\nlast log lines of " + container + ":\n" + text
 }

@@ -36,18 +36,51 @@ type Limits struct {
 	Pids        int64
 }
 
+// ImageRef is an image with how to get it.
+type ImageRef struct {
+	Name     string
+	Pull     []PullPolicy // tried in order; empty means always
+	Platform string       // "os/arch[/variant]"; empty: the Engine's own
+	Auth     *RegistryAuth // credentials for the image's registry, or nil
+}
+
+// RegistryAuth is a login for one registry.
+type RegistryAuth struct {
+	Server   string
+	Username string
+	Password string
+}
+
+// Service is one of the job's services: a container on the job network
+// reachable by its aliases.
+type Service struct {
+	Image      ImageRef
+	Aliases    []string
+	Entrypoint []string // nil: the image's own
+	Command    []string // nil: the image's own
+	Env        []string
+}
+
 // Spec is everything Prepare needs to build one job's sandbox.
 type Spec struct {
 	Identity Identity
 
-	DaemonImage string
-	BuildImage  string
-	HelperImage string
-	Pull        []PullPolicy
+	DaemonImage ImageRef
+	BuildImage  ImageRef
+	HelperImage ImageRef
+	Services    []Service
+
+	// BuildEntrypoint replaces the build image's entrypoint when non-nil;
+	// []string{""} removes it (.gitlab-ci.yml entrypoint: [""]).
+	BuildEntrypoint []string
+	// BuildUser runs the build container (and owns the client key) as
+	// this user; empty: the image's user.
+	BuildUser string
 
 	DaemonSecurity DaemonSecurity
 	MTU            int           // 0: the outer default bridge's MTU
 	ReadyTimeout   time.Duration // bound on the daemon answering over mutual TLS
+	ServiceWait    time.Duration // bound on each service accepting TCP; 0: no wait
 	CertLifetime   time.Duration // the job's timeout plus a margin
 
 	BuildsDir  string   // volume mounted at the same path in build and helper

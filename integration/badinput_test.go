@@ -177,7 +177,7 @@ func TestDaemonNeverReadyReportsItsLogs(t *testing.T) {
 		want             []string
 	}{
 		{"never listens", `echo pretending to be dockerd; exec sleep 600`,
-			[]string{"not ready over mutual TLS after 3s", "last daemon log lines", "pretending to be dockerd"}},
+			[]string{"not ready over mutual TLS after 3s", "last log lines of dind-", "pretending to be dockerd"}},
 		{"exits at start", `echo dockerd: failed to start daemon: no storage driver; exit 3`,
 			[]string{"exited with code 3 before it was ready", "no storage driver"}},
 	}

@@ -45,10 +45,9 @@ func newSandboxID(t *testing.T) string {
 func sandboxSpec(id executor.Identity, log io.Writer) executor.Spec {
 	return executor.Spec{
 		Identity:       id,
-		DaemonImage:    seedjob.DaemonImage,
-		BuildImage:     seedjob.JobImage,
-		HelperImage:    seedjob.HelperImage,
-		Pull:           []executor.PullPolicy{executor.PullIfNotPresent},
+		DaemonImage:    local(seedjob.DaemonImage),
+		BuildImage:     local(seedjob.JobImage),
+		HelperImage:    local(seedjob.HelperImage),
 		DaemonSecurity: executor.SecurityCapabilities,
 		ReadyTimeout:   60 * time.Second,
 		CertLifetime:   time.Hour,
@@ -56,6 +55,11 @@ func sandboxSpec(id executor.Identity, log io.Writer) executor.Spec {
 		CacheDir:       "/cache",
 		Log:            log,
 	}
+}
+
+// local is an image that is only ever taken from the Engine.
+func local(name string) executor.ImageRef {
+	return executor.ImageRef{Name: name, Pull: []executor.PullPolicy{executor.PullIfNotPresent}}
 }
 
 // prepareSandboxes prepares n sandboxes at once and tears them down when

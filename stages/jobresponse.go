@@ -13,13 +13,28 @@ import (
 // uses (runner-protocol §5). The sandbox's identity comes from here, never
 // from CUSTOM_ENV_* values the job can set.
 type JobResponse struct {
-	ID         *int64          `json:"id"`
-	JobInfo    JobInfo         `json:"job_info"`
-	RunnerInfo RunnerInfo      `json:"runner_info"`
-	Image      JobImage        `json:"image"`
-	Services   []JobImage      `json:"services"`
-	Variables  []JobVariable   `json:"variables"`
-	Steps      json.RawMessage `json:"steps"`
+	ID          *int64          `json:"id"`
+	JobInfo     JobInfo         `json:"job_info"`
+	GitInfo     GitInfo         `json:"git_info"`
+	RunnerInfo  RunnerInfo      `json:"runner_info"`
+	Image       JobImage        `json:"image"`
+	Services    []JobImage      `json:"services"`
+	Variables   []JobVariable   `json:"variables"`
+	Credentials []Credential    `json:"credentials"`
+	Steps       json.RawMessage `json:"steps"`
+}
+
+type GitInfo struct {
+	RepoURL string `json:"repo_url"`
+}
+
+// Credential is a registry login GitLab sends with the job (the job token
+// for its own registry, dependency proxy credentials).
+type Credential struct {
+	Type     string `json:"type"`
+	URL      string `json:"url"`
+	Username string `json:"username"`
+	Password string `json:"password"`
 }
 
 type JobInfo struct {
@@ -36,11 +51,21 @@ type RunnerInfo struct {
 }
 
 type JobImage struct {
-	Name       string   `json:"name"`
-	Alias      string   `json:"alias"`
-	Command    []string `json:"command"`
-	Entrypoint []string `json:"entrypoint"`
-	PullPolicy []string `json:"pull_policy"`
+	Name         string        `json:"name"`
+	Alias        string        `json:"alias"`
+	Command      []string      `json:"command"`
+	Entrypoint   []string      `json:"entrypoint"`
+	PullPolicy   []string      `json:"pull_policy"`
+	Variables    []JobVariable `json:"variables"`
+	ExecutorOpts ExecutorOpts  `json:"executor_opts"`
+}
+
+// ExecutorOpts are .gitlab-ci.yml's image: docker: options.
+type ExecutorOpts struct {
+	Docker struct {
+		Platform string `json:"platform"`
+		User     string `json:"user"`
+	} `json:"docker"`
 }
 
 type JobVariable struct {

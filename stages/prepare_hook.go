@@ -18,8 +18,12 @@ func (h *Hooks) PrepareHook(ctx context.Context) error {
 	}
 	defer engine.Close()
 	fmt.Fprintf(h.Stdout, "Preparing dind-executor sandbox %s for job %d (project %d)\n", id.SandboxID, id.JobID, id.ProjectID)
+	spec, err := h.Spec(id, job)
+	if err != nil {
+		return err
+	}
 	reportServices(h.Stdout, job.Services)
-	sb, err := engine.Prepare(ctx, h.Spec(id, job))
+	sb, err := engine.Prepare(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("prepare sandbox %s: %w", id.SandboxID, err)
 	}

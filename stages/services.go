@@ -26,6 +26,6 @@ func reportServices(log io.Writer, services []JobImage) {
 			fmt.Fprintf(log, "Service %s: provided by the sandbox's own daemon (docker:2376, mutual TLS with this job's certificate)\n", s.Name)
 			continue
 		}
-		fmt.Fprintf(log, "WARNING: service %s is not started: this version of dind-executor only provides docker:dind services\n", s.Name)
+		fmt.Fprintf(log, "Service %s: starting on the job network as %v\n", s.Name, ServiceAliases(s.Name, s.Alias))
 	}
 }

@@ -1,6 +1,11 @@
 package stages
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strconv"
 	"time"
 
 	"gitlab.com/dind-executor/dind-executor/config"
@@ -11,43 +16,141 @@ import (
 // for after_script, artifact upload and cleanup.
 const certMargin = time.Hour
 
-// Spec turns the operator's config and the job into the executor's request.
-func (h *Hooks) Spec(id executor.Identity, job *JobResponse) executor.Spec {
+// Spec turns the operator's config and the job into the executor's request,
+// applying the operator's policy: a refused image, service, user or pull
+// policy is an error that names the rule.
+func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, error) {
 	c := h.Config
-	buildImage := job.Image.Name
-	if buildImage == "" {
-		buildImage = c.Sandbox.DefaultImage
+	id.ProjectKey = projectKey(job)
+
+	buildName := job.Image.Name
+	if buildName == "" {
+		buildName = c.Sandbox.DefaultImage
+	} else if err := c.Policy.CheckImage(buildName); err != nil {
+		return executor.Spec{}, err
 	}
-	helperImage := c.Sandbox.HelperImage
-	if helperImage == "" {
-		helperImage = DefaultHelperImage(h.Env.RunnerVersion, h.Env.RunnerRevision, h.Env.RunnerArch)
+	user := job.Image.ExecutorOpts.Docker.User
+	if err := c.Policy.CheckUser(user); err != nil {
+		return executor.Spec{}, err
 	}
-	pull := make([]executor.PullPolicy, 0, len(c.Sandbox.PullPolicy))
-	for _, p := range c.Sandbox.PullPolicy {
-		pull = append(pull, executor.PullPolicy(p))
+	build, err := h.imageRef(buildName, job.Image.PullPolicy, job.Image.ExecutorOpts.Docker.Platform, job)
+	if err != nil {
+		return executor.Spec{}, fmt.Errorf("job image: %w", err)
 	}
+	helperName := c.Sandbox.HelperImage
+	if helperName == "" {
+		helperName = DefaultHelperImage(h.Env.RunnerVersion, h.Env.RunnerRevision, h.Env.RunnerArch)
+	}
+	// The operator's own images use the operator's pull policy as is.
+	daemon, err := h.imageRef(c.Sandbox.DindImage, nil, "", job)
+	if err != nil {
+		return executor.Spec{}, fmt.Errorf("dind image: %w", err)
+	}
+	helper, err := h.imageRef(helperName, nil, "", job)
+	if err != nil {
+		return executor.Spec{}, fmt.Errorf("helper image: %w", err)
+	}
+	services, err := h.services(job)
+	if err != nil {
+		return executor.Spec{}, err
+	}
+
 	security := executor.SecurityPrivileged
 	if c.Sandbox.DaemonSecurity == config.DaemonSecurityCapabilities {
 		security = executor.SecurityCapabilities
 	}
 	return executor.Spec{
-		Identity:       id,
-		DaemonImage:    c.Sandbox.DindImage,
-		BuildImage:     buildImage,
-		HelperImage:    helperImage,
-		Pull:           pull,
-		DaemonSecurity: security,
-		MTU:            c.Sandbox.MTU,
-		ReadyTimeout:   c.Sandbox.ReadyTimeout.Duration,
-		CertLifetime:   time.Duration(job.TimeoutSeconds())*time.Second + certMargin,
-		BuildsDir:      c.Sandbox.BuildsDir,
-		CacheDir:       c.Sandbox.CacheDir,
-		ExtraBinds:     c.Sandbox.Volumes,
+		Identity:        id,
+		DaemonImage:     daemon,
+		BuildImage:      build,
+		HelperImage:     helper,
+		Services:        services,
+		BuildEntrypoint: job.Image.Entrypoint,
+		BuildUser:       user,
+		DaemonSecurity:  security,
+		MTU:             c.Sandbox.MTU,
+		ReadyTimeout:    c.Sandbox.ReadyTimeout.Duration,
+		ServiceWait:     c.Sandbox.WaitForServicesTimeout.Duration,
+		CertLifetime:    time.Duration(job.TimeoutSeconds())*time.Second + certMargin,
+		BuildsDir:       c.Sandbox.BuildsDir,
+		CacheDir:        c.Sandbox.CacheDir,
+		ExtraBinds:      c.Sandbox.Volumes,
 		Limits: executor.Limits{
 			NanoCPUs:    c.Limits.NanoCPUs(),
 			MemoryBytes: c.Limits.MemoryBytes,
 			Pids:        c.Limits.PIDs,
 		},
 		Log: h.Stdout,
+	}, nil
+}
+
+// imageRef resolves how to get one image: the pull policies (the job's
+// narrowed by the operator's) and the registry login.
+func (h *Hooks) imageRef(name string, jobPolicies []string, platform string, job *JobResponse) (executor.ImageRef, error) {
+	policies, err := h.Config.PullPolicies(jobPolicies)
+	if err != nil {
+		return executor.ImageRef{}, fmt.Errorf("image %s: %w", name, err)
 	}
+	auth, err := registryAuth(name, job)
+	if err != nil {
+		return executor.ImageRef{}, err
+	}
+	ref := executor.ImageRef{Name: name, Platform: platform, Auth: auth}
+	for _, p := range policies {
+		ref.Pull = append(ref.Pull, executor.PullPolicy(p))
+	}
+	return ref, nil
+}
+
+// services are the job's services the sandbox starts: docker:*dind*
+// entries are served by the sandbox's own daemon instead.
+func (h *Hooks) services(job *JobResponse) ([]executor.Service, error) {
+	var out []executor.Service
+	for _, s := range job.Services {
+		if IsDinDService(s.Name) {
+			continue
+		}
+		if err := h.Config.Policy.CheckService(s.Name); err != nil {
+			return nil, err
+		}
+		ref, err := h.imageRef(s.Name, s.PullPolicy, s.ExecutorOpts.Docker.Platform, job)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", s.Name, err)
+		}
+		out = append(out, executor.Service{
+			Image:      ref,
+			Aliases:    ServiceAliases(s.Name, s.Alias),
+			Entrypoint: s.Entrypoint,
+			Command:    s.Command,
+			Env:        serviceEnv(job.Variables, s.Variables),
+		})
+	}
+	return out, nil
+}
+
+// serviceEnv is what the docker executor gives a service: the job's public
+// variables, then the service's own (which win).
+func serviceEnv(jobVars, serviceVars []JobVariable) []string {
+	var env []string
+	for _, v := range jobVars {
+		if v.Public && !v.File {
+			env = append(env, v.Key+"="+v.Value)
+		}
+	}
+	for _, v := range serviceVars {
+		env = append(env, v.Key+"="+v.Value)
+	}
+	return env
+}
+
+// projectKey names the project's cache volume from the GitLab instance
+// (the repository host, from the job response, not from job variables)
+// and the project id, so equal ids of two instances never share a cache.
+func projectKey(job *JobResponse) string {
+	host := ""
+	if u, err := url.Parse(job.GitInfo.RepoURL); err == nil {
+		host = u.Hostname()
+	}
+	sum := sha256.Sum256([]byte(host + "\x00" + strconv.FormatInt(job.JobInfo.ProjectID, 10)))
+	return hex.EncodeToString(sum[:8])
 }

@@ -1,0 +1,114 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+)
+
+const (
+	servicePollInterval = 100 * time.Millisecond
+	serviceMaxPorts     = 20 // the runner's health check probes at most the 20 lowest ports
+)
+
+// startServices creates and starts every job service on the job network.
+func (e *Engine) startServices(ctx context.Context, s Spec, networkName string) error {
+	for i := range s.Services {
+		c := serviceContainer(s, networkName, i)
+		id, err := e.createContainer(ctx, c)
+		if err != nil {
+			return err
+		}
+		if err := e.startContainer(ctx, id, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitServices waits, for all services at once, until each accepts TCP on
+// one of its exposed ports, bounded by s.ServiceWait. As under the docker
+// executor, a service that does not come up is a warning in the job log,
+// with its last log lines, and the job goes on: the job decides whether
+// it needed it.
+func (e *Engine) waitServices(ctx context.Context, s Spec, networkName string, log io.Writer) {
+	if s.ServiceWait <= 0 || len(s.Services) == 0 {
+		return
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, svc := range s.Services {
+		wg.Go(func() {
+			msg := e.waitService(ctx, serviceName(s.Identity, i), networkName, s.ServiceWait)
+			mu.Lock()
+			defer mu.Unlock()
+			if msg == "" {
+				fmt.Fprintf(log, "Service %s is up (as %s)\n", svc.Image.Name, strings.Join(svc.Aliases, ", "))
+				return
+			}
+			fmt.Fprintf(log, "WARNING: service %s (%s) %s\n", svc.Image.Name, strings.Join(svc.Aliases, ", "), msg)
+		})
+	}
+	wg.Wait()
+}
+
+// waitService returns "" once any exposed TCP port of the container
+// accepts a connection, or what went wrong, with the service's logs.
+func (e *Engine) waitService(ctx context.Context, name, networkName string, timeout time.Duration) string {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if err != nil {
+		return "could not be inspected: " + err.Error()
+	}
+	ports := tcpPorts(res.Container.Config.ExposedPorts)
+	if len(ports) == 0 {
+		return "" // nothing to probe, as the runner's health check
+	}
+	ep := res.Container.NetworkSettings.Networks[networkName]
+	if ep == nil || !ep.IPAddress.IsValid() {
+		return "has no address on the job network" + e.logTail(name)
+	}
+	var dialer net.Dialer
+	for {
+		for _, port := range ports {
+			conn, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(ep.IPAddress.String(), strconv.Itoa(int(port))))
+			if err == nil {
+				conn.Close()
+				return ""
+			}
+		}
+		if st, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{}); err == nil && st.Container.State != nil && !st.Container.State.Running {
+			return fmt.Sprintf("exited with code %d before it accepted connections%s", st.Container.State.ExitCode, e.logTail(name))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Sprintf("did not accept TCP on port(s) %v within %s (raise [sandbox] wait_for_services_timeout if it starts slowly)%s", ports, timeout, e.logTail(name))
+		case <-time.After(servicePollInterval):
+		}
+	}
+}
+
+// tcpPorts lists the lowest exposed TCP ports, in order.
+func tcpPorts(exposed network.PortSet) []uint16 {
+	var ports []uint16
+	for p := range exposed {
+		if p.Proto() == network.TCP {
+			ports = append(ports, p.Num())
+		}
+	}
+	slices.Sort(ports)
+	if len(ports) > serviceMaxPorts {
+		ports = ports[:serviceMaxPorts]
+	}
+	return ports
+}
