@@ -7,7 +7,7 @@
 #   dind-executor.local/base:trixie   Debian trixie minbase + docker, git, busybox...
 #   dind-executor.local/dind:test     docker:dind look-alike (dind/ in this folder)
 #   dind-executor.local/job:test      tag of base
-#   dind-executor.local/helper:test   tag of base
+#   dind-executor.local/helper:test   base + a gitlab-runner test double (helper/)
 #
 # Usage: build.sh [--force] [--check]
 #   --force   rebuild every image even if it is up to date (or DIND_IMAGES_FORCE=1)
@@ -25,7 +25,7 @@
 # Reuse: each image carries the label io.dind-executor.images.rev, a hash of the
 # inputs that define it (base: suite, variant and package list in
 # base/packages.txt; dind: base rev + every file under dind/). An image whose
-# label matches is reused; job/helper are reused when they are the same image
+# label matches is reused; job is reused when it is the same image
 # ID as base. See README.md.
 set -euo pipefail
 export LC_ALL=C
@@ -257,11 +257,12 @@ build_base() {
 	WORK=
 }
 
-build_dind() {
-	local rev=$1
+# build_dir IMAGE DIR REV: an image FROM base, defined by a folder here.
+build_dir() {
+	local image=$1 dir=$2 rev=$3
 	# Legacy builder (no buildx/BuildKit needed), no pull, no network for RUN.
 	DOCKER_BUILDKIT=0 docker build --pull=false --network=none --force-rm \
-		--label "$REV_LABEL=$rev" -t "$DIND_IMAGE" "$HERE/dind"
+		--label "$REV_LABEL=$rev" -t "$image" "$dir"
 }
 
 # ---------------------------------------------------------------- main
@@ -296,6 +297,7 @@ fi
 
 base_rev=$({ echo "$BASE_RECIPE"; package_list; } | sha)
 dind_rev=$({ echo "base=$base_rev"; files_digest "$HERE/dind"; } | sha)
+helper_rev=$({ echo "base=$base_rev"; files_digest "$HERE/helper"; } | sha)
 
 stale=0
 # step NAME REV KIND: decide, build if needed, print one line.
@@ -325,7 +327,8 @@ step() {
 		fi
 		case $kind in
 			base) build_base "$rev" >&3 2>&3 ;;
-			dind) build_dind "$rev" >&3 2>&3 ;;
+			dind) build_dir "$DIND_IMAGE" "$HERE/dind" "$rev" >&3 2>&3 ;;
+			helper) build_dir "$HELPER_IMAGE" "$HERE/helper" "$rev" >&3 2>&3 ;;
 			tag) docker tag "$BASE_IMAGE" "$name" >&3 2>&3 ;;
 		esac
 		[[ -n $old && $old != "$(image_id "$name")" ]] && OLD_IDS+=("$old")
@@ -338,7 +341,7 @@ step() {
 step "$BASE_IMAGE" "$base_rev" base
 step "$DIND_IMAGE" "$dind_rev" dind
 step "$JOB_IMAGE" "$base_rev" tag
-step "$HELPER_IMAGE" "$base_rev" tag
+step "$HELPER_IMAGE" "$helper_rev" helper
 
 # Drop images this run replaced, if nothing uses them any more (no -f: an
 # image still tagged, used by a container or by a child image stays). Two
