@@ -136,10 +136,17 @@ func buildImage(t *testing.T, dockerfile string) string {
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return buildContext(t, &buf)
+}
+
+// buildContext builds an image from a tar build context, tags it uniquely
+// for the test and removes it afterwards.
+func buildContext(t *testing.T, tarball io.Reader) string {
+	t.Helper()
 	tag := "dind-executor.local/test-" + strconv.FormatInt(newJobID(), 36) + ":test"
 	api := dockerAPI(t)
 	ctx := context.Background()
-	res, err := api.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{tag}, Remove: true})
+	res, err := api.ImageBuild(ctx, tarball, client.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true})
 	if err != nil {
 		t.Fatalf("build %s: %v", tag, err)
 	}
