@@ -22,5 +22,7 @@ func Default() Config {
 			WaitForServicesTimeout: Duration{30 * time.Second},
 		},
 		Limits: Limits{CPUs: 0, Memory: "", MemoryBytes: 0, PIDs: 0},
+		Audit:  Audit{Path: DefaultAuditPath},
+		Log:    Log{Format: LogFormatText, Level: "warning", File: ""},
 	}
 }

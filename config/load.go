@@ -64,6 +64,9 @@ func parse(data []byte, source string) (Config, error) {
 	if c.Limits.Memory != "" {
 		c.Limits.MemoryBytes, _ = units.RAMInBytes(c.Limits.Memory)
 	}
+	if c.Cache.MaxSize != "" {
+		c.Cache.MaxSizeBytes, _ = units.RAMInBytes(c.Cache.MaxSize)
+	}
 	return c, nil
 }
 

@@ -97,6 +97,10 @@ func TestInvalidFixtures(t *testing.T) {
 			{"policy.allowed_pull_policies[0]", `"sometimes"`, "if-not-present"},
 			{"policy.allowed_users[0]", "empty"},
 		}},
+		"invalid-cache.toml": {2, [][]string{
+			{"cache.layers", `"global"`, `"project"`},
+			{"cache.max_size", `"1m"`, "64m"},
+		}},
 		"invalid-mtu.toml":                 {1, [][]string{{"sandbox.mtu = 100", "0 (take the outer network's MTU)", "576..65535"}}},
 		"invalid-ready-timeout-short.toml": {1, [][]string{{"sandbox.ready_timeout", `"500ms"`, "1s..1h"}}},
 		"invalid-ready-timeout-long.toml":  {1, [][]string{{"sandbox.ready_timeout", `"2h0m0s"`, "1s..1h"}}},
@@ -131,6 +135,14 @@ func TestInvalidFixtures(t *testing.T) {
 		"invalid-engine-no-scheme.toml": {1, [][]string{
 			{"engine.host", `"docker.example.com:2375"`, "no scheme", "unix://, tcp://, npipe:// or ssh://"}}},
 		"invalid-engine-no-host.toml": {1, [][]string{{"engine.host", `"tcp://"`}}},
+		"invalid-audit-log.toml": {4, [][]string{
+			{"audit.path", `"audit.jsonl"`, "absolute", "/var/log/dind-executor/audit.jsonl"},
+			{"log.format", `"xml"`, `"text"`, `"json"`},
+			{"log.level", `"loud"`, "trace, debug, info, warning or error"},
+			{"log.file", `"logs/"`, "absolute", "empty for stderr"}}},
+		"invalid-audit-log-unknown.toml": {2, [][]string{
+			{`unknown key "audit.rotate"`},
+			{`unknown key "log.colour"`}}},
 		"invalid-everything.toml": {11, [][]string{
 			{`unknown key "sandbox.dind_imag"`},
 			{"engine.host", `"http://x"`},
@@ -220,6 +232,8 @@ func TestParseFull(t *testing.T) {
 			WaitForServicesTimeout: Duration{30 * time.Second},
 		},
 		Limits: Limits{CPUs: 1.5, Memory: "4g", MemoryBytes: 4 << 30, PIDs: 2048},
+		Audit:  Audit{Path: DefaultAuditPath},
+		Log:    Log{Format: LogFormatText, Level: "warning"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(valid-full) =\n%+v\nwant\n%+v", got, want)
@@ -257,7 +271,9 @@ func TestSchemaKeys(t *testing.T) {
 		"sandbox.daemon_security", "sandbox.pull_policy", "sandbox.mtu", "sandbox.ready_timeout",
 		"sandbox.volumes", "sandbox.builds_dir", "sandbox.cache_dir", "sandbox.wait_for_services_timeout",
 		"limits", "limits.cpus", "limits.memory", "limits.pids",
+		"cache", "cache.layers", "cache.max_size",
 		"policy", "policy.allowed_images", "policy.allowed_services", "policy.allowed_pull_policies", "policy.allowed_users",
+		"audit", "audit.path", "log", "log.format", "log.level", "log.file",
 	}
 	got := schemaKeys()
 	if len(got) != len(want) {

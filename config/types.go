@@ -12,6 +12,9 @@ type Config struct {
 	Sandbox Sandbox `toml:"sandbox"`
 	Limits  Limits  `toml:"limits"`
 	Policy  Policy  `toml:"policy"`
+	Cache   Cache   `toml:"cache"`
+	Audit   Audit   `toml:"audit"`
+	Log     Log     `toml:"log"`
 }
 
 // Engine is the outer Docker Engine that runs the sandboxes.
@@ -51,6 +54,30 @@ type Limits struct {
 	MemoryBytes int64 `toml:"-"`
 	PIDs        int64 `toml:"pids"` // 0: unlimited
 }
+
+// Audit is the executor's audit trail.
+type Audit struct {
+	// Path is the JSON Lines file every hook and gc appends to.
+	Path string `toml:"path"`
+}
+
+// Log is the executor's own log (never the job's output).
+type Log struct {
+	Format string `toml:"format"` // "text" or "json"
+	Level  string `toml:"level"`  // trace, debug, info, warning, error
+	// File receives the log; empty means stderr, which the runner copies
+	// into the job log for prepare and run.
+	File string `toml:"file"`
+}
+
+// Values of log.format.
+const (
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// DefaultAuditPath is where the trail goes when [audit] path is not set.
+const DefaultAuditPath = "/var/log/dind-executor/audit.jsonl"
 
 // Policy is what jobs may ask for, matched as GitLab Runner matches its own
 // allowed_* settings. An empty list allows anything; a job can narrow what

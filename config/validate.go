@@ -35,6 +35,9 @@ func (c Config) Validate() error {
 	c.Sandbox.validate(add)
 	c.Limits.validate(add)
 	c.Policy.validate(add)
+	c.Cache.validate(add)
+	c.Audit.validate(add)
+	c.Log.validate(add)
 	return errors.Join(errs...)
 }
 

@@ -46,11 +46,11 @@ func attach(networkName string, aliases ...string) *network.NetworkingConfig {
 
 // daemonContainer runs the dind image with its own entrypoint; certificates
 // are copied in before start, so the entrypoint only has to use them.
-func daemonContainer(s Spec, networkName string, mtu int) containerSpec {
+func daemonContainer(s Spec, networkName string, mtu int, dataRoot string) containerSpec {
 	id := s.Identity
 	host := &container.HostConfig{
 		NetworkMode: container.NetworkMode(networkName),
-		Binds:       []string{id.Name(RoleDataRoot) + ":/var/lib/docker"},
+		Binds:       []string{dataRoot + ":/var/lib/docker"},
 		Resources:   resources(s.Limits),
 	}
 	switch s.DaemonSecurity {

@@ -40,7 +40,7 @@ func TestDaemonContainerSecurityProfiles(t *testing.T) {
 		t.Run(string(tc.security), func(t *testing.T) {
 			s := testSpec()
 			s.DaemonSecurity = tc.security
-			c := daemonContainer(s, "net", 1450)
+			c := daemonContainer(s, "net", 1450, "dataroot-volume")
 			if c.host.Privileged != tc.wantPrivileged {
 				t.Errorf("privileged = %v, want %v", c.host.Privileged, tc.wantPrivileged)
 			}

@@ -72,10 +72,16 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 	if sb.Network, err = e.createNetwork(ctx, id, sb.MTU); err != nil {
 		return nil, err
 	}
+	dataRoot, err := e.dataRoot(ctx, s, log)
+	if err != nil {
+		return nil, err
+	}
 	volumes := map[string]map[string]string{
-		id.Name(RoleBuilds):   id.Labels(RoleBuilds),
-		id.Name(RoleDataRoot): id.Labels(RoleDataRoot),
-		id.CacheVolume():      id.cacheVolumeLabels(),
+		id.Name(RoleBuilds): id.Labels(RoleBuilds),
+		id.CacheVolume():    id.cacheVolumeLabels(),
+	}
+	if dataRoot == id.Name(RoleDataRoot) {
+		volumes[dataRoot] = id.Labels(RoleDataRoot)
 	}
 	for name, labels := range volumes {
 		if _, err := e.createVolume(ctx, name, labels); err != nil {
@@ -84,7 +90,7 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 	}
 	fmt.Fprintf(log, "Created network %s (MTU %d) and volumes for sandbox %s (cache volume %s)\n", sb.Network, sb.MTU, id.SandboxID, id.CacheVolume())
 
-	daemon := daemonContainer(s, sb.Network, sb.MTU)
+	daemon := daemonContainer(s, sb.Network, sb.MTU, dataRoot)
 	daemonID, err := e.createContainer(ctx, daemon)
 	if err != nil {
 		return nil, err
@@ -131,6 +137,30 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 	}
 	e.waitServices(ctx, s, sb.Network, log)
 	return sb, nil
+}
+
+// dataRoot picks the volume for the daemon's /var/lib/docker: the
+// project's layer cache when it is on and a slot is free, else a fresh
+// volume of the sandbox.
+func (e *Engine) dataRoot(ctx context.Context, s Spec, log io.Writer) (string, error) {
+	id := s.Identity
+	if s.LayerCache == nil || id.ProjectKey == "" {
+		return id.Name(RoleDataRoot), nil
+	}
+	volume, err := e.claimLayerVolume(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	if volume == "" {
+		fmt.Fprintf(log, "Layer cache: all %d cache volumes of this project are in use by other jobs; this job's daemon starts empty\n", layerSlots)
+		return id.Name(RoleDataRoot), nil
+	}
+	if volume != id.layerVolume(0) {
+		fmt.Fprintf(log, "Layer cache: another job of this project holds the first cache volume; this job uses %s\n", volume)
+	} else {
+		fmt.Fprintf(log, "Layer cache: the daemon's data root is the project's volume %s\n", volume)
+	}
+	return volume, nil
 }
 
 // checkRunning catches a job container whose entrypoint did not keep the

@@ -126,7 +126,7 @@ func (e *Engine) logTail(container string) string {
 	}
 	defer logs.Close()
 	var out bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &out, logs); err != nil && !errors.Is(err, io.EOF) {
+	if _, err := stdcopyBoth(&out, logs); err != nil && !errors.Is(err, io.EOF) {
 		return "; logs unavailable: " + err.Error()
 	}
 	text := strings.TrimSpace(out.String())
@@ -135,3 +135,6 @@ func (e *Engine) logTail(container string) string {
 	}
 	return "\nlast log lines of " + container + ":\n" + text
 }
+
+// stdcopyBoth demultiplexes a container stream into one writer.
+func stdcopyBoth(w io.Writer, r io.Reader) (int64, error) { return stdcopy.StdCopy(w, w, r) }

@@ -83,6 +83,10 @@ type Spec struct {
 	ServiceWait    time.Duration // bound on each service accepting TCP; 0: no wait
 	CertLifetime   time.Duration // the job's timeout plus a margin
 
+	// LayerCache, when set (and the identity has a ProjectKey), puts the
+	// daemon's data root on the project's layer volume.
+	LayerCache *LayerCache
+
 	BuildsDir  string   // volume mounted at the same path in build and helper
 	CacheDir   string   // likewise
 	ExtraBinds []string // operator's "host:container[:ro]" binds

@@ -15,6 +15,7 @@ type Removed struct {
 	Containers []string
 	Volumes    []string
 	Networks   []string
+	LayerCache string // what happened to the project's layer cache, if any
 }
 
 func (r Removed) String() string {
@@ -29,6 +30,14 @@ func (e *Engine) Teardown(ctx context.Context, sandboxID string) (Removed, error
 	var removed Removed
 	filter := client.Filters{}.Add("label", LabelSandbox+"="+sandboxID)
 	var errs []error
+
+	// A layer cache outlives the sandbox: prune it and stop its daemon
+	// cleanly before the containers go.
+	if summary, err := e.releaseLayerCache(ctx, sandboxID); err != nil {
+		errs = append(errs, err)
+	} else if summary != "" {
+		removed.LayerCache = summary
+	}
 
 	containers, err := e.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
 	if err != nil {

@@ -38,6 +38,8 @@ func TestRunnerImageDockerfile(t *testing.T) {
 	res, err := api.ImageBuild(ctx, buildContext, client.ImageBuildOptions{
 		Tags:   []string{tag},
 		Remove: true, ForceRemove: true,
+		// Everything the build needs is in the context (vendor/): no network.
+		NetworkMode: "none",
 		BuildArgs: map[string]*string{
 			"GO_IMAGE": &goImage, "RUNNER_IMAGE": ptr(seedjob.JobImage), "VERSION": &version,
 		},
@@ -80,7 +82,8 @@ func goToolchainImage(t *testing.T, api *client.Client) string {
 		goroot = strings.TrimSpace(string(out))
 	}
 	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config: &container.Config{Image: seedjob.JobImage, Cmd: []string{"true"}},
+		Config:     &container.Config{Image: seedjob.JobImage, Cmd: []string{"true"}},
+		HostConfig: &container.HostConfig{NetworkMode: "none"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +225,8 @@ func runContainer(t *testing.T, api *client.Client, image string, cmd []string) 
 	t.Helper()
 	ctx := context.Background()
 	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config: &container.Config{Image: image, Entrypoint: cmd[:1], Cmd: cmd[1:]},
+		Config:     &container.Config{Image: image, Entrypoint: cmd[:1], Cmd: cmd[1:]},
+		HostConfig: &container.HostConfig{NetworkMode: "none"},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -146,7 +146,7 @@ func buildContext(t *testing.T, tarball io.Reader) string {
 	tag := "dind-executor.local/test-" + strconv.FormatInt(newJobID(), 36) + ":test"
 	api := dockerAPI(t)
 	ctx := context.Background()
-	res, err := api.ImageBuild(ctx, tarball, client.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true})
+	res, err := api.ImageBuild(ctx, tarball, client.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true, NetworkMode: "none"})
 	if err != nil {
 		t.Fatalf("build %s: %v", tag, err)
 	}

@@ -24,10 +24,13 @@ func (h *Hooks) CleanupHook(ctx context.Context) error {
 		return err
 	}
 	defer engine.Close()
-	removed, err := engine.Teardown(ctx, sandboxID)
+	removed, err := h.teardown(ctx, engine, sandboxID)
 	fmt.Fprintf(h.Stdout, "dind-executor sandbox %s: removed %s\n", sandboxID, removed)
 	for _, name := range append(append(removed.Containers, removed.Volumes...), removed.Networks...) {
 		fmt.Fprintf(h.Stdout, "  removed %s\n", name)
+	}
+	if removed.LayerCache != "" {
+		fmt.Fprintf(h.Stdout, "  %s\n", removed.LayerCache)
 	}
 	if err != nil {
 		return fmt.Errorf("cleanup sandbox %s: %w", sandboxID, err)

@@ -3,6 +3,7 @@ package stages
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -34,6 +35,11 @@ type Hooks struct {
 
 	// Connect opens the Engine; only hooks that need Docker call it.
 	Connect func() (Engine, error)
+
+	// Audit receives the audit trail's records (nil: none are written);
+	// Now is the trail's clock (nil: time.Now).
+	Audit AuditSink
+	Now   func() time.Time
 }
 
 // sandboxID derives this attempt's sandbox id from the runner's files.
@@ -62,5 +68,9 @@ func (h *Hooks) identity() (executor.Identity, *JobResponse, error) {
 		PipelineID:  job.JobInfo.PipelineID,
 		ProjectPath: job.JobInfo.ProjectFullPath,
 		JobName:     job.JobInfo.Name,
+
+		RunnerHost:        h.Hostname,
+		JobResponseFile:   h.jobResponseFile(),
+		JobTimeoutSeconds: job.TimeoutSeconds(),
 	}, job, nil
 }

@@ -24,6 +24,7 @@ func (h *Hooks) PrepareHook(ctx context.Context) error {
 	}
 	reportServices(h.Stdout, job.Services)
 	sb, err := engine.Prepare(ctx, spec)
+	err = h.auditPrepared(ctx, engine, id, job, spec, sb, err)
 	if err != nil {
 		return fmt.Errorf("prepare sandbox %s: %w", id.SandboxID, err)
 	}

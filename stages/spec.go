@@ -55,6 +55,10 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 		return executor.Spec{}, err
 	}
 
+	var layers *executor.LayerCache
+	if c.Cache.Layers == config.CacheLayersProject {
+		layers = &executor.LayerCache{MaxBytes: c.Cache.MaxSizeBytes}
+	}
 	security := executor.SecurityPrivileged
 	if c.Sandbox.DaemonSecurity == config.DaemonSecurityCapabilities {
 		security = executor.SecurityCapabilities
@@ -72,6 +76,7 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 		ReadyTimeout:    c.Sandbox.ReadyTimeout.Duration,
 		ServiceWait:     c.Sandbox.WaitForServicesTimeout.Duration,
 		CertLifetime:    time.Duration(job.TimeoutSeconds())*time.Second + certMargin,
+		LayerCache:      layers,
 		BuildsDir:       c.Sandbox.BuildsDir,
 		CacheDir:        c.Sandbox.CacheDir,
 		ExtraBinds:      c.Sandbox.Volumes,

@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"gitlab.com/dind-executor/dind-executor/config"
@@ -45,6 +44,7 @@ func Run(args []string, streams Streams, getenv func(string) string) int {
 		hookErr = err
 		return nil
 	}, ctx)
+	root.AddCommand(operatorCommands(opts, streams, getenv)...)
 	root.SetArgs(args)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
@@ -101,7 +101,10 @@ func newHooks(opts *options, streams Streams, env stages.RunnerEnv, getenv func(
 	if err != nil {
 		return nil, err
 	}
-	log := newLogger(streams.Err, getenv("DIND_EXECUTOR_LOG_LEVEL"))
+	log, err := newLogger(cfg.Log, streams.Err, getenv(logLevelEnv))
+	if err != nil {
+		return nil, err
+	}
 	hostname, err := os.Hostname()
 	if err != nil {
 		return nil, fmt.Errorf("read this host's name: %w", err)
@@ -117,20 +120,8 @@ func newHooks(opts *options, streams Streams, env stages.RunnerEnv, getenv func(
 		Connect: func() (stages.Engine, error) {
 			return executor.Connect(cfg.Engine.Host, log)
 		},
+		Audit: auditSink(cfg),
 	}, nil
-}
-
-// newLogger is the executor's own log. It goes to stderr, which the runner
-// copies into the job log for prepare and run, so only warnings show unless
-// the operator asks for more with DIND_EXECUTOR_LOG_LEVEL.
-func newLogger(out io.Writer, level string) logrus.FieldLogger {
-	log := logrus.New()
-	log.SetOutput(out)
-	log.SetLevel(logrus.WarnLevel)
-	if l, err := logrus.ParseLevel(level); err == nil {
-		log.SetLevel(l)
-	}
-	return log
 }
 
 func newRootCommand(opts *options, streams Streams, runHook func(func(*stages.Hooks) error) error, ctx context.Context) *cobra.Command {

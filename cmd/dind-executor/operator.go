@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+
+	"gitlab.com/dind-executor/dind-executor/config"
+	"gitlab.com/dind-executor/dind-executor/executor"
+	"gitlab.com/dind-executor/dind-executor/executor/audit"
+	"gitlab.com/dind-executor/dind-executor/stages"
+)
+
+// operatorEnv is what the operator commands (ps, audit, gc) share: the
+// config, the log and the trail. They are not runner hooks: they read no
+// runner variables.
+type operatorEnv struct {
+	cfg      config.Config
+	log      *logrus.Logger
+	hostname string
+}
+
+func loadOperatorEnv(opts *options, streams Streams, getenv func(string) string) (*operatorEnv, error) {
+	cfg, _, err := config.LoadResolved(opts.configPath)
+	if err != nil {
+		return nil, err
+	}
+	log, err := newLogger(cfg.Log, streams.Err, getenv(logLevelEnv))
+	if err != nil {
+		return nil, err
+	}
+	hostname, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("read this host's name: %w", err)
+	}
+	return &operatorEnv{cfg: cfg, log: log, hostname: hostname}, nil
+}
+
+func (o *operatorEnv) connect(ctx context.Context) (*executor.Engine, error) {
+	engine, err := executor.Connect(o.cfg.Engine.Host, o.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := engine.Ping(ctx); err != nil {
+		engine.Close()
+		return nil, err
+	}
+	return engine, nil
+}
+
+func (o *operatorEnv) auditor() stages.Auditor {
+	return stages.Auditor{Sink: audit.NewWriter(o.cfg.Audit.Path), Log: o.log, Host: o.hostname}
+}
+
+// auditSink is the hooks' trail, at [audit] path.
+func auditSink(cfg config.Config) stages.AuditSink { return audit.NewWriter(cfg.Audit.Path) }
+
+// operatorCommands are the commands for the people who run the runner.
+func operatorCommands(opts *options, streams Streams, getenv func(string) string) []*cobra.Command {
+	load := func() (*operatorEnv, error) { return loadOperatorEnv(opts, streams, getenv) }
+	return []*cobra.Command{newPsCommand(load, streams), newAuditCommand(load, streams), newGCCommand(load, streams)}
+}

@@ -1,0 +1,163 @@
+package executor
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// Description is a prepared sandbox as the Engine reports it: the rights,
+// images and limits it actually applied, for the audit trail. It is read
+// back rather than taken from the Spec, so a defaulted or ignored setting
+// shows as it is.
+type Description struct {
+	Containers []ContainerRights
+	Network    string
+	MTU        int
+	CA         CertInfo
+}
+
+// ContainerRights is one container's image and rights.
+type ContainerRights struct {
+	Role        Role
+	Name        string
+	ID          string
+	ImageRef    string // as asked for
+	ImageID     string
+	RepoDigests []string // the registry digests of ImageID, when it came from one
+	Privileged  bool
+	CapAdd      []string
+	CapDrop     []string
+	SecurityOpt []string
+	DeviceRules []string
+	Binds       []string
+	User        string
+	Limits      Limits
+}
+
+// CertInfo identifies the job's CA, as found in the build container.
+type CertInfo struct {
+	Fingerprint string // SHA-256 of the CA certificate (DER)
+	NotBefore   time.Time
+	NotAfter    time.Time
+}
+
+// Describe reads back every container of the sandbox, its network's MTU
+// and the CA certificate given to the job.
+func (e *Engine) Describe(ctx context.Context, id Identity) (Description, error) {
+	info, ok, err := e.SandboxByID(ctx, id.SandboxID)
+	if err != nil {
+		return Description{}, err
+	}
+	if !ok {
+		return Description{}, fmt.Errorf("sandbox %s has no objects on the engine", id.SandboxID)
+	}
+	var d Description
+	var errs []error
+	for _, c := range info.Containers {
+		rights, err := e.containerRights(ctx, c)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.Containers = append(d.Containers, rights)
+	}
+	d.Network = id.Name(RoleNetwork)
+	if n, err := e.api.NetworkInspect(ctx, d.Network, client.NetworkInspectOptions{}); err != nil {
+		errs = append(errs, fmt.Errorf("inspect network %s: %w", d.Network, err))
+	} else {
+		d.MTU, _ = strconv.Atoi(n.Network.Options[mtuOption])
+	}
+	if d.CA, err = e.jobCA(ctx, id); err != nil {
+		errs = append(errs, err)
+	}
+	return d, errors.Join(errs...)
+}
+
+func (e *Engine) containerRights(ctx context.Context, c ContainerState) (ContainerRights, error) {
+	res, err := e.api.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		return ContainerRights{}, fmt.Errorf("inspect %s: %w", c.Name, err)
+	}
+	ci := res.Container
+	r := ContainerRights{Role: c.Role, Name: c.Name, ID: ci.ID, ImageID: ci.Image}
+	if ci.Config != nil {
+		r.ImageRef, r.User = ci.Config.Image, ci.Config.User
+	}
+	if h := ci.HostConfig; h != nil {
+		r.Privileged = h.Privileged
+		r.CapAdd, r.CapDrop = h.CapAdd, h.CapDrop
+		r.SecurityOpt, r.DeviceRules, r.Binds = h.SecurityOpt, h.DeviceCgroupRules, h.Binds
+		r.Limits = Limits{NanoCPUs: h.NanoCPUs, MemoryBytes: h.Memory}
+		if h.PidsLimit != nil {
+			r.Limits.Pids = *h.PidsLimit
+		}
+	}
+	if img, err := e.api.ImageInspect(ctx, ci.Image); err == nil {
+		r.RepoDigests = img.RepoDigests
+	}
+	return r, nil
+}
+
+// jobCA reads the CA certificate the build container was given. It is a
+// public certificate: the key beside it is never read here.
+func (e *Engine) jobCA(ctx context.Context, id Identity) (CertInfo, error) {
+	files, err := e.readFiles(ctx, id.Name(RoleBuild), ClientCertDir+"/ca.pem")
+	if err != nil {
+		return CertInfo{}, err
+	}
+	block, _ := pem.Decode(files["ca.pem"])
+	if block == nil {
+		return CertInfo{}, fmt.Errorf("CA certificate in %s is not PEM", id.Name(RoleBuild))
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return CertInfo{}, fmt.Errorf("parse CA certificate in %s: %w", id.Name(RoleBuild), err)
+	}
+	sum := sha256.Sum256(cert.Raw)
+	return CertInfo{Fingerprint: hex.EncodeToString(sum[:]), NotBefore: cert.NotBefore, NotAfter: cert.NotAfter}, nil
+}
+
+// maxReadFile bounds what readFiles keeps of one file: certificates and
+// keys are a few hundred bytes, whatever a job put there instead.
+const maxReadFile = 64 << 10
+
+// readFiles copies a file, or the regular files of a directory, out of a
+// container through the Engine API into memory, keyed by base name.
+func (e *Engine) readFiles(ctx context.Context, container, source string) (map[string][]byte, error) {
+	res, err := e.api.CopyFromContainer(ctx, container, client.CopyFromContainerOptions{SourcePath: source})
+	if err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", source, container, err)
+	}
+	defer res.Content.Close()
+	files := map[string][]byte{}
+	tr := tar.NewReader(res.Content)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return files, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s from %s: %w", source, container, err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(tr, maxReadFile))
+		if err != nil {
+			return nil, fmt.Errorf("read %s from %s: %w", h.Name, container, err)
+		}
+		files[path.Base(h.Name)] = data
+	}
+}

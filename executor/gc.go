@@ -1,0 +1,124 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// GCMargin is added to a job's timeout to get the age past which its
+// sandbox cannot belong to a running job: the runner stops every job at
+// its timeout, and the job's certificates expire at timeout plus this
+// margin, after which its daemon refuses every client anyway.
+const GCMargin = time.Hour
+
+// defaultJobTimeout is the runner's own job timeout, for sandboxes whose
+// labels do not say theirs.
+const defaultJobTimeout = 2 * time.Hour
+
+// GCPolicy says which sandboxes are over.
+type GCPolicy struct {
+	// OlderThan removes sandboxes older than this whose job is not known to
+	// be running. 0: each sandbox's own job timeout plus GCMargin.
+	OlderThan time.Duration
+	// Hostname is this machine's name: the runner's temp dir of a sandbox
+	// made on another host cannot be checked from here.
+	Hostname string
+	Now      time.Time
+	// DirExists reports whether a directory exists; nil: os.Stat.
+	DirExists func(dir string) (bool, error)
+}
+
+// GCVerdict is what gc decided about one sandbox, and why.
+type GCVerdict struct {
+	Sandbox SandboxInfo
+	Remove  bool
+	Reason  string
+}
+
+// GCPlan decides, for every sandbox on the Engine, whether its job is over.
+// It removes nothing.
+func (e *Engine) GCPlan(ctx context.Context, p GCPolicy) ([]GCVerdict, error) {
+	sandboxes, err := e.Sandboxes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	verdicts := make([]GCVerdict, 0, len(sandboxes))
+	for _, sb := range sandboxes {
+		v, err := p.Judge(sb)
+		if err != nil {
+			return nil, err
+		}
+		verdicts = append(verdicts, v)
+	}
+	return verdicts, nil
+}
+
+// Judge decides whether sb's job is over. A job is known to be running
+// while the runner's temp dir holding its JOB_RESPONSE_FILE exists on this
+// host (the runner removes it only after cleanup): such a sandbox is kept
+// until it is older than its job could run, whatever OlderThan says. A job
+// is known to be over when that temp dir is gone. Otherwise (another host,
+// labels from an older version) only age decides.
+func (p GCPolicy) Judge(sb SandboxInfo) (GCVerdict, error) {
+	v := GCVerdict{Sandbox: sb}
+	id := sb.Identity
+	age := sb.Age(p.Now)
+	jobLimit := jobTimeout(id) + GCMargin
+	limit := p.OlderThan
+	if limit <= 0 {
+		limit = jobLimit
+	}
+
+	if id.RunnerHost != "" && id.RunnerHost == p.Hostname && filepath.IsAbs(id.JobResponseFile) {
+		dir := filepath.Dir(id.JobResponseFile)
+		exists, err := p.dirExists(dir)
+		if err != nil {
+			return v, fmt.Errorf("sandbox %s: check the runner's temp dir %s: %w", id.SandboxID, dir, err)
+		}
+		if !exists {
+			v.Remove, v.Reason = true, fmt.Sprintf("job over: the runner's temp dir %s is gone", dir)
+			return v, nil
+		}
+		if age > max(limit, jobLimit) {
+			v.Remove, v.Reason = true, fmt.Sprintf("older than its job's timeout plus %s (%s), though the runner's temp dir %s remains", GCMargin, round(age), dir)
+			return v, nil
+		}
+		v.Reason = fmt.Sprintf("job running: the runner's temp dir %s exists", dir)
+		return v, nil
+	}
+	if age > limit {
+		v.Remove, v.Reason = true, fmt.Sprintf("older than %s (%s old)", round(limit), round(age))
+		return v, nil
+	}
+	v.Reason = fmt.Sprintf("younger than %s (%s old)", round(limit), round(age))
+	return v, nil
+}
+
+func (p GCPolicy) dirExists(dir string) (bool, error) {
+	if p.DirExists != nil {
+		return p.DirExists(dir)
+	}
+	info, err := os.Stat(dir)
+	switch {
+	case err == nil:
+		return info.IsDir(), nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+func jobTimeout(id Identity) time.Duration {
+	if id.JobTimeoutSeconds > 0 {
+		return time.Duration(id.JobTimeoutSeconds) * time.Second
+	}
+	return defaultJobTimeout
+}
+
+func round(d time.Duration) time.Duration { return d.Round(time.Second) }

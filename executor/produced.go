@@ -1,0 +1,131 @@
+package executor
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/client"
+
+	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
+)
+
+// MaxProduced bounds how many images and containers Produced reports: a
+// job could make thousands, the audit trail keeps a useful first part.
+const MaxProduced = 200
+
+// Produced is what a sandbox's own daemon holds: the images the job built,
+// tagged, pulled or pushed, and the containers it ran. The job controls that
+// daemon, so this is what the daemon reports, not proof of what happened.
+type Produced struct {
+	Images     []ProducedImage
+	Containers []ProducedContainer
+	Truncated  bool // more than MaxProduced of either
+}
+
+// ProducedImage is one image of the job's daemon.
+type ProducedImage struct {
+	ID          string
+	Tags        []string
+	RepoDigests []string // set once pushed to (or pulled from) a registry
+	Created     time.Time
+	Size        int64
+}
+
+// ProducedContainer is one container the job ran on its daemon.
+type ProducedContainer struct {
+	ID       string
+	Name     string
+	Image    string
+	ImageID  string
+	State    string
+	ExitCode int
+}
+
+// Produced asks the sandbox's daemon, over mutual TLS with the job's own
+// client certificate (read from the build container through the Engine
+// API, in memory only), what it holds. It must run before Teardown.
+func (e *Engine) Produced(ctx context.Context, sandboxID string) (Produced, error) {
+	id := Identity{SandboxID: sandboxID}
+	inner, err := e.innerClient(ctx, id)
+	if err != nil {
+		return Produced{}, err
+	}
+	defer inner.Close()
+
+	var p Produced
+	images, err := inner.ImageList(ctx, client.ImageListOptions{})
+	if err != nil {
+		return Produced{}, fmt.Errorf("list images of the job's daemon: %w", err)
+	}
+	slices.SortFunc(images.Items, func(a, b image.Summary) int { return cmp.Compare(a.Created, b.Created) })
+	for i, img := range images.Items {
+		if i == MaxProduced {
+			p.Truncated = true
+			break
+		}
+		p.Images = append(p.Images, ProducedImage{
+			ID: img.ID, Tags: withoutNone(img.RepoTags), RepoDigests: withoutNone(img.RepoDigests),
+			Created: time.Unix(img.Created, 0).UTC(), Size: img.Size,
+		})
+	}
+
+	containers, err := inner.ContainerList(ctx, client.ContainerListOptions{All: true})
+	if err != nil {
+		return p, fmt.Errorf("list containers of the job's daemon: %w", err)
+	}
+	for i, c := range containers.Items {
+		if i == MaxProduced {
+			p.Truncated = true
+			break
+		}
+		pc := ProducedContainer{ID: c.ID, Name: containerName(c.Names, c.ID), Image: c.Image, ImageID: c.ImageID, State: string(c.State)}
+		// The list has no exit code; inspect says it.
+		if res, err := inner.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{}); err == nil && res.Container.State != nil {
+			pc.ExitCode = res.Container.State.ExitCode
+		}
+		p.Containers = append(p.Containers, pc)
+	}
+	return p, nil
+}
+
+// innerClient is an Engine API client for the sandbox's daemon, with the
+// job's client certificate held in memory.
+func (e *Engine) innerClient(ctx context.Context, id Identity) (*client.Client, error) {
+	if err := e.daemonStillRunning(ctx, id); err != nil {
+		return nil, err
+	}
+	addr, err := e.daemonAddress(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	files, err := e.readFiles(ctx, id.Name(RoleBuild), ClientCertDir)
+	if err != nil {
+		return nil, fmt.Errorf("the job's client certificate: %w", err)
+	}
+	tlsConfig, err := tlsca.ClientTLSConfig(files["ca.pem"], tlsca.PEMPair{Cert: files["cert.pem"], Key: files["key.pem"]})
+	if err != nil {
+		return nil, fmt.Errorf("the job's client certificate in %s: %w", id.Name(RoleBuild), err)
+	}
+	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig, DisableKeepAlives: true}}
+	inner, err := client.New(client.WithHost("tcp://"+addr), client.WithHTTPClient(httpClient), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("client for the job's daemon at %s: %w", addr, err)
+	}
+	return inner, nil
+}
+
+// withoutNone drops the "<none>:<none>" placeholders older Engines list.
+func withoutNone(refs []string) []string {
+	var out []string
+	for _, r := range refs {
+		if r != "<none>:<none>" && r != "<none>@<none>" {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,123 @@
+package integration
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"gitlab.com/dind-executor/dind-executor/executor"
+	"gitlab.com/dind-executor/dind-executor/integration/runner"
+	"gitlab.com/dind-executor/dind-executor/integration/seedjob"
+)
+
+const layerCacheConfig = "\n[cache]\nlayers = \"project\"\n"
+
+// projectJobs returns seed jobs of one project whose volumes are removed
+// when the test ends (a layer cache outlives its jobs by design).
+func projectJobs(t *testing.T, n int) []runner.Job {
+	project := newJobID()
+	t.Cleanup(func() { removeVolumes(t, executor.LabelProjectID, strconv.FormatInt(project, 10)) })
+	jobs := make([]runner.Job, n)
+	for i := range jobs {
+		jobs[i] = seedjob.Job(newJobID(), env.repoSHA)
+		jobs[i].ProjectID = project
+	}
+	return jobs
+}
+
+// With the layer cache on, the project's next job builds the unchanged
+// multi-stage image from cache; another project starts cold.
+func TestLayerCacheKeepsLayersForTheProjectsNextJob(t *testing.T) {
+	t.Parallel()
+	jobs := projectJobs(t, 2)
+	stranger := projectJobs(t, 1)[0]
+	e := newEmulator(t, seedConfig()+layerCacheConfig)
+	for _, step := range []struct {
+		job       runner.Job
+		wantCache bool
+	}{{jobs[0], false}, {jobs[1], true}, {stranger, false}} {
+		res := runJob(t, e, step.job)
+		if res.Outcome.Kind != runner.OutcomeSuccess {
+			t.Fatalf("job %d: outcome = %s, want success", step.job.ID, res.Outcome)
+		}
+		log := runner.PlainText(res.Log)
+		if !strings.Contains(log, "Layer cache: the daemon's data root is the project's volume dind-layers-") {
+			t.Errorf("job %d log does not name its layer volume", step.job.ID)
+		}
+		if got := strings.Contains(log, "Using cache"); got != step.wantCache {
+			t.Errorf("job %d: build used the cache = %v, want %v", step.job.ID, got, step.wantCache)
+		}
+		if !strings.Contains(res.RunnerLog, "layer cache: ") {
+			t.Errorf("job %d: cleanup did not report the layer cache:\n%s", step.job.ID, res.RunnerLog)
+		}
+		assertJobLeftNothing(t, step.job.ID)
+	}
+}
+
+// Two jobs of one project at once never share a data root: the second gets
+// the project's second cache volume, and says so.
+func TestLayerCacheConcurrentJobsGetTheirOwnVolumes(t *testing.T) {
+	t.Parallel()
+	jobs := projectJobs(t, 2)
+	e := newEmulator(t, seedConfig()+layerCacheConfig)
+	logs := make([]string, len(jobs))
+	var wg sync.WaitGroup
+	for i := range jobs {
+		jobs[i].Script = []string{"sleep 4", "docker info --format 'root {{.DockerRootDir}}'"}
+		wg.Go(func() {
+			res := runJob(t, e, jobs[i])
+			if res.Outcome.Kind != runner.OutcomeSuccess {
+				t.Errorf("job %d: outcome = %s", jobs[i].ID, res.Outcome)
+			}
+			logs[i] = runner.PlainText(res.Log)
+		})
+	}
+	wg.Wait()
+	first, second := 0, 0
+	for _, log := range logs {
+		if strings.Contains(log, "data root is the project's volume dind-layers-") && strings.Contains(log, "-0\n") {
+			first++
+		}
+		if strings.Contains(log, "another job of this project holds the first cache volume; this job uses dind-layers-") {
+			second++
+		}
+	}
+	if first != 1 || second != 1 {
+		t.Errorf("%d jobs got the first volume and %d the second, want one each:\n%s", first, second, strings.Join(logs, "\n----\n"))
+	}
+	for _, j := range jobs {
+		assertJobLeftNothing(t, j.ID)
+	}
+}
+
+// The cap is enforced at teardown: a job that leaves more than max_size of
+// images behind has the oldest pruned, and the next job does not see them.
+func TestLayerCacheCapPrunesAtTeardown(t *testing.T) {
+	t.Parallel()
+	jobs := projectJobs(t, 2)
+	big := jobs[0]
+	big.Script = []string{
+		"cp /bin/busybox . && printf 'FROM scratch\\nCOPY busybox /bin/busybox\\nRUN [\"/bin/busybox\", \"dd\", \"if=/dev/urandom\", \"of=/blob\", \"bs=1M\", \"count=96\"]\\n' > Dockerfile.big",
+		"docker build -q -f Dockerfile.big -t big-layer:1 .",
+	}
+	next := jobs[1]
+	next.Script = []string{"docker image ls --format 'image {{.Repository}}'"}
+	e := newEmulator(t, seedConfig()+layerCacheConfig+"max_size = \"64m\"\n")
+	res := runJob(t, e, big)
+	if res.Outcome.Kind != runner.OutcomeSuccess {
+		t.Fatalf("outcome = %s, want success", res.Outcome)
+	}
+	if strings.Contains(res.RunnerLog, " 0 images pruned") || !strings.Contains(res.RunnerLog, "images pruned (cap 64 MiB)") {
+		t.Errorf("teardown did not prune to the cap:\n%s", res.RunnerLog)
+	}
+	res = runJob(t, e, next)
+	if res.Outcome.Kind != runner.OutcomeSuccess {
+		t.Fatalf("outcome = %s, want success", res.Outcome)
+	}
+	if strings.Contains(runner.PlainText(res.Log), "image big-layer") {
+		t.Error("the image over the cap survived teardown")
+	}
+	assertJobLeftNothing(t, big.ID)
+	assertJobLeftNothing(t, next.ID)
+}

@@ -1,0 +1,268 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// privateEngine is a second dockerd that belongs to one test, for what must
+// not be done to the Engine every other test shares (restarting it). It has
+// its own data root, exec root (and so its own managed containerd), socket,
+// pid file, cgroup parent, config file and default bridge. It never touches
+// the host's iptables (the shared Engine's rules stay as they are), and its
+// networks come from an address pool of its own.
+//
+// Its default bridge is one the test makes: `--bridge=none` would be
+// simpler, but dockerd then deletes the host's docker0, which the shared
+// Engine uses.
+type privateEngine struct {
+	dir    string
+	host   string // unix:// endpoint
+	bridge string
+	args   []string
+	cmd    *exec.Cmd
+	done   chan error
+	log    *os.File
+}
+
+// startPrivateEngine starts a private dockerd and removes every trace of
+// it when the test ends. A socket path must fit in 108 bytes, hence /tmp.
+func startPrivateEngine(t *testing.T) *privateEngine {
+	t.Helper()
+	if _, err := exec.LookPath("dockerd"); err != nil {
+		t.Fatalf("dockerd is not installed (make setup installs it): %v", err)
+	}
+	dir, err := os.MkdirTemp("/tmp", "dexd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Addresses away from the shared Engine's pools (172.17-31.x,
+	// 192.168.x), picked at random so two test runs do not collide.
+	n := newJobID()
+	p := &privateEngine{dir: dir, host: "unix://" + filepath.Join(dir, "docker.sock"), bridge: fmt.Sprintf("dexbr%x", n%0xffffff)}
+	bip := fmt.Sprintf("10.199.%d.1/24", n%250)
+	pool := fmt.Sprintf("base=10.%d.0.0/16,size=24", 200+n%50)
+	configFile := filepath.Join(dir, "daemon.json")
+	if err := os.WriteFile(configFile, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.args = []string{
+		"--config-file", configFile,
+		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+		"--pidfile", filepath.Join(dir, "docker.pid"), "-H", p.host,
+		"--bridge", p.bridge, "--iptables=false", "--ip-forward=false", "--ip-masq=false",
+		"--default-address-pool", pool, "--cgroup-parent", "/" + filepath.Base(dir),
+	}
+	if p.log, err = os.Create(filepath.Join(dir, "dockerd.log")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.destroy(t) })
+	for _, args := range [][]string{
+		{"link", "add", "name", p.bridge, "type", "bridge"},
+		{"addr", "add", bip, "dev", p.bridge},
+		{"link", "set", p.bridge, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	p.start(t)
+	return p
+}
+
+func (p *privateEngine) start(t *testing.T) {
+	t.Helper()
+	p.cmd = exec.Command("dockerd", p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start private dockerd: %v", err)
+	}
+	p.done = make(chan error, 1)
+	go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(p.cmd, p.done)
+
+	api := p.api(t)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case werr := <-p.done:
+			p.done <- werr
+			t.Fatalf("private dockerd exited at start (%v):\n%s", werr, p.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("private dockerd did not answer within 60s: %v\n%s", err, p.logTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop ends dockerd as an init system would: TERM, which stops its
+// containers, then KILL if it is still there after a minute.
+func (p *privateEngine) stop(t *testing.T) {
+	t.Helper()
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+		t.Errorf("private dockerd ignored SIGTERM for a minute:\n%s", p.logTail())
+	}
+	p.cmd = nil
+}
+
+func (p *privateEngine) restart(t *testing.T) {
+	t.Helper()
+	p.stop(t)
+	p.start(t)
+}
+
+func (p *privateEngine) api(t *testing.T) *client.Client {
+	t.Helper()
+	api, err := client.New(client.WithHost(p.host), client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.Close() })
+	return api
+}
+
+// loadImages copies images from the shared Engine into this one, through
+// the Engine API (save, then load), as no registry is reachable.
+func (p *privateEngine) loadImages(t *testing.T, images ...string) {
+	t.Helper()
+	ctx := context.Background()
+	saved, err := dockerAPI(t).ImageSave(ctx, images)
+	if err != nil {
+		t.Fatalf("save %v: %v", images, err)
+	}
+	defer saved.Close()
+	loaded, err := p.api(t).ImageLoad(ctx, saved, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		t.Fatalf("load %v into the private engine: %v", images, err)
+	}
+	defer loaded.Close()
+	out, _ := io.ReadAll(loaded)
+	for _, image := range images {
+		if _, err := p.api(t).ImageInspect(ctx, image); err != nil {
+			t.Fatalf("image %s not loaded: %v\n%s", image, err, out)
+		}
+	}
+}
+
+// destroy removes everything the private engine made: its objects (so
+// its bridges go), the daemon, mounts left below its dir, the dir and its
+// cgroups.
+func (p *privateEngine) destroy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if p.cmd != nil {
+		api := p.api(t)
+		if list, err := api.ContainerList(ctx, client.ContainerListOptions{All: true}); err == nil {
+			for _, c := range list.Items {
+				_, _ = api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			}
+		}
+		if list, err := api.NetworkList(ctx, client.NetworkListOptions{}); err == nil {
+			for _, n := range list.Items {
+				if n.Name != "host" && n.Name != "none" {
+					_, _ = api.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+				}
+			}
+		}
+		p.stop(t)
+	}
+	p.log.Close()
+	for _, m := range mountsBelow(p.dir) {
+		_ = syscall.Unmount(m, syscall.MNT_DETACH)
+	}
+	if err := os.RemoveAll(p.dir); err != nil {
+		t.Errorf("remove the private engine's dir: %v", err)
+	}
+	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/" + filepath.Base(p.dir))
+	for _, cg := range cgroups {
+		_ = os.Remove(cg)
+	}
+	if out, err := exec.Command("ip", "link", "del", p.bridge).CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot find device") {
+		t.Errorf("remove the private engine's bridge %s: %v: %s", p.bridge, err, out)
+	}
+}
+
+// mountsBelow lists mount points under dir, deepest first.
+func mountsBelow(dir string) []string {
+	f, err := os.Open("/proc/self/mounts")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 1 && strings.HasPrefix(fields[1], dir+"/") {
+			out = append([]string{fields[1]}, out...)
+		}
+	}
+	return out
+}
+
+func (p *privateEngine) logTail() string {
+	data, _ := os.ReadFile(filepath.Join(p.dir, "dockerd.log"))
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) > 30 {
+		lines = lines[len(lines)-30:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// objectsLabelled lists the containers, volumes and networks on api that
+// carry label=value.
+func objectsLabelled(t *testing.T, api *client.Client, label, value string) []string {
+	t.Helper()
+	ctx := context.Background()
+	f := client.Filters{}.Add("label", label+"="+value)
+	var names []string
+	containers, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range containers.Items {
+		names = append(names, fmt.Sprint(c.Names))
+	}
+	volumes, err := api.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range volumes.Items {
+		names = append(names, v.Name)
+	}
+	networks, err := api.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range networks.Items {
+		names = append(names, n.Name)
+	}
+	return names
+}

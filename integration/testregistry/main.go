@@ -1,0 +1,24 @@
+// Command testregistry is a container registry (the Docker Registry HTTP
+// API v2, in memory) for push tests on machines that reach no registry. The
+// integration tests build it as a static binary and run it from a FROM
+// scratch image on a sandbox's own daemon, so a job can push to
+// localhost:5000 as it would to a real registry.
+package main
+
+import (
+	"log"
+	"net/http"
+	"os"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+func main() {
+	addr := ":5000"
+	if len(os.Args) > 1 {
+		addr = os.Args[1]
+	}
+	log.Printf("registry listening on %s", addr)
+	server := &http.Server{Addr: addr, Handler: registry.New()}
+	log.Fatal(server.ListenAndServe())
+}
