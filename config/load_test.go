@@ -97,6 +97,7 @@ func TestInvalidFixtures(t *testing.T) {
 			{"policy.allowed_pull_policies[0]", `"sometimes"`, "if-not-present"},
 			{"policy.allowed_users[0]", "empty"},
 		}},
+		"invalid-pool.toml": {1, [][]string{{"pool.size", "-1", "0 (no pool) to 16"}}},
 		"invalid-cache.toml": {2, [][]string{
 			{"cache.layers", `"global"`, `"project"`},
 			{"cache.max_size", `"1m"`, "64m"},
@@ -271,7 +272,7 @@ func TestSchemaKeys(t *testing.T) {
 		"sandbox.daemon_security", "sandbox.pull_policy", "sandbox.mtu", "sandbox.ready_timeout",
 		"sandbox.volumes", "sandbox.builds_dir", "sandbox.cache_dir", "sandbox.wait_for_services_timeout",
 		"limits", "limits.cpus", "limits.memory", "limits.pids",
-		"cache", "cache.layers", "cache.max_size",
+		"cache", "cache.layers", "cache.max_size", "pool", "pool.size",
 		"policy", "policy.allowed_images", "policy.allowed_services", "policy.allowed_pull_policies", "policy.allowed_users",
 		"audit", "audit.path", "log", "log.format", "log.level", "log.file",
 	}

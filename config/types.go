@@ -13,6 +13,7 @@ type Config struct {
 	Limits  Limits  `toml:"limits"`
 	Policy  Policy  `toml:"policy"`
 	Cache   Cache   `toml:"cache"`
+	Pool    Pool    `toml:"pool"`
 	Audit   Audit   `toml:"audit"`
 	Log     Log     `toml:"log"`
 }

@@ -36,6 +36,7 @@ func (c Config) Validate() error {
 	c.Limits.validate(add)
 	c.Policy.validate(add)
 	c.Cache.validate(add)
+	c.Pool.validate(add)
 	c.Audit.validate(add)
 	c.Log.validate(add)
 	return errors.Join(errs...)

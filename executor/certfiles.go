@@ -31,11 +31,13 @@ func daemonCertFiles(b *tlsca.Bundle) []certFile {
 
 // clientCertFiles is what the docker CLI reads from DOCKER_CERT_PATH; the
 // key is readable by its owner only.
-func clientCertFiles(b *tlsca.Bundle) []certFile {
+func clientCertFiles(b *tlsca.Bundle) []certFile { return clientCertFilesOf(b.CACert, b.Client) }
+
+func clientCertFilesOf(caPEM []byte, client tlsca.PEMPair) []certFile {
 	return []certFile{
-		{ClientCertDir + "/ca.pem", b.CACert, 0o644},
-		{ClientCertDir + "/cert.pem", b.Client.Cert, 0o644},
-		{ClientCertDir + "/key.pem", b.Client.Key, 0o600},
+		{ClientCertDir + "/ca.pem", caPEM, 0o644},
+		{ClientCertDir + "/cert.pem", client.Cert, 0o644},
+		{ClientCertDir + "/key.pem", client.Key, 0o600},
 	}
 }
 

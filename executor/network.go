@@ -35,10 +35,13 @@ func (e *Engine) outerMTU(ctx context.Context) (int, error) {
 // before API 1.44 accept duplicate network names unless asked not to, and
 // this client no longer sends that flag.
 func (e *Engine) createNetwork(ctx context.Context, id Identity, mtu int) (string, error) {
-	name := id.Name(RoleNetwork)
+	return e.createNetworkLabelled(ctx, id.Name(RoleNetwork), mtu, id.Labels(RoleNetwork))
+}
+
+func (e *Engine) createNetworkLabelled(ctx context.Context, name string, mtu int, labels map[string]string) (string, error) {
 	existing, err := e.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
 	switch {
-	case err == nil && existing.Network.Labels[LabelSandbox] == id.SandboxID:
+	case err == nil && existing.Network.Labels[LabelSandbox] == labels[LabelSandbox]:
 		return name, nil
 	case err == nil:
 		return "", fmt.Errorf("create network %s: a network with that name exists and is not this sandbox's", name)
@@ -48,7 +51,7 @@ func (e *Engine) createNetwork(ctx context.Context, id Identity, mtu int) (strin
 	_, err = e.api.NetworkCreate(ctx, name, client.NetworkCreateOptions{
 		Driver:  "bridge",
 		Options: map[string]string{mtuOption: strconv.Itoa(mtu)},
-		Labels:  id.Labels(RoleNetwork),
+		Labels:  labels,
 	})
 	if err != nil {
 		return "", fmt.Errorf("create network %s: %w", name, err)

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"time"
@@ -15,11 +16,23 @@ import (
 type Sandbox struct {
 	Identity      Identity
 	Network       string
-	MTU           int
+	MTU           int               // 0 when the daemon came from the pool
 	Images        map[string]string // image name -> image id
 	CAFingerprint string
 	CertsNotAfter time.Time
 	ReadyAfter    time.Duration // from daemon start to the first authenticated ping
+	FromPool      string        // the pooled sandbox whose daemon this job took, if any
+}
+
+// jobDaemon is the daemon a job gets: started for it, or claimed from the
+// warm pool.
+type jobDaemon struct {
+	network string
+	caPEM   []byte
+	client  tlsca.PEMPair
+	tls     *tls.Config
+	started time.Time
+	poolID  string
 }
 
 // Prepare builds the sandbox for s and returns once its daemon answers an
@@ -53,55 +66,29 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 		sb.Images[img.Name] = imageID
 	}
 
-	certs, err := tlsca.New(id.SandboxID, s.CertLifetime)
-	if err != nil {
-		return nil, fmt.Errorf("make job certificates: %w", err)
-	}
-	sb.CAFingerprint, sb.CertsNotAfter = certs.Fingerprint(), certs.NotAfter
-	clientTLS, err := certs.ClientTLSConfig()
-	if err != nil {
-		return nil, err
-	}
-
-	sb.MTU = s.MTU
-	if sb.MTU == 0 {
-		if sb.MTU, err = e.outerMTU(ctx); err != nil {
+	var daemon *jobDaemon
+	var err error
+	if s.UsePool && s.LayerCache == nil {
+		if daemon, err = e.claimPooled(ctx, s); err != nil {
 			return nil, err
 		}
 	}
-	if sb.Network, err = e.createNetwork(ctx, id, sb.MTU); err != nil {
+	if daemon != nil {
+		fmt.Fprintf(log, "Took a warm daemon from the pool (pooled sandbox %s, started %s ago)\n", daemon.poolID, time.Since(daemon.started).Round(time.Second))
+	} else if daemon, sb.MTU, err = e.startJobDaemon(ctx, s, log); err != nil {
 		return nil, err
 	}
-	dataRoot, err := e.dataRoot(ctx, s, log)
-	if err != nil {
-		return nil, err
-	}
-	volumes := map[string]map[string]string{
+	sb.Network, sb.FromPool = daemon.network, daemon.poolID
+	sb.CAFingerprint = tlsca.FingerprintPEM(daemon.caPEM)
+	sb.CertsNotAfter = tlsca.NotAfterPEM(daemon.client.Cert)
+
+	for name, labels := range map[string]map[string]string{
 		id.Name(RoleBuilds): id.Labels(RoleBuilds),
 		id.CacheVolume():    id.cacheVolumeLabels(),
-	}
-	if dataRoot == id.Name(RoleDataRoot) {
-		volumes[dataRoot] = id.Labels(RoleDataRoot)
-	}
-	for name, labels := range volumes {
+	} {
 		if _, err := e.createVolume(ctx, name, labels); err != nil {
 			return nil, err
 		}
-	}
-	fmt.Fprintf(log, "Created network %s (MTU %d) and volumes for sandbox %s (cache volume %s)\n", sb.Network, sb.MTU, id.SandboxID, id.CacheVolume())
-
-	daemon := daemonContainer(s, sb.Network, sb.MTU, dataRoot)
-	daemonID, err := e.createContainer(ctx, daemon)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.copyFiles(ctx, daemonID, daemonCertFiles(certs), false); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(log, "Starting TLS daemon %s (%s)...\n", daemon.name, s.DaemonSecurity)
-	started := time.Now()
-	if err := e.startContainer(ctx, daemonID, daemon); err != nil {
-		return nil, err
 	}
 
 	// Services and job containers are made while dockerd boots: that is
@@ -116,7 +103,7 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 		}
 		if c.role == RoleBuild {
 			// Owned by the build user, so a non-root job can read its key.
-			if err := e.copyFiles(ctx, cid, clientCertFiles(certs), true); err != nil {
+			if err := e.copyFiles(ctx, cid, clientCertFilesOf(daemon.caPEM, daemon.client), true); err != nil {
 				return nil, err
 			}
 		}
@@ -125,18 +112,71 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 		}
 	}
 
-	if err := e.waitReady(ctx, id, clientTLS, s.ReadyTimeout); err != nil {
+	if err := e.waitReady(ctx, id, daemon.tls, s.ReadyTimeout); err != nil {
 		return nil, err
 	}
-	sb.ReadyAfter = time.Since(started)
-	fmt.Fprintf(log, "Starting TLS daemon... ready in %.1fs (mutual TLS, CA %s, valid until %s)\n",
-		sb.ReadyAfter.Seconds(), sb.CAFingerprint[:16], sb.CertsNotAfter.UTC().Format(time.RFC3339))
+	sb.ReadyAfter = time.Since(daemon.started)
+	if daemon.poolID == "" {
+		fmt.Fprintf(log, "Starting TLS daemon... ready in %.1fs (mutual TLS, CA %s)\n", sb.ReadyAfter.Seconds(), sb.CAFingerprint[:16])
+	} else {
+		fmt.Fprintf(log, "Warm TLS daemon ready (mutual TLS, CA %s)\n", sb.CAFingerprint[:16])
+	}
 
 	if err := e.checkRunning(ctx, id, RoleBuild, RoleHelper); err != nil {
 		return nil, err
 	}
 	e.waitServices(ctx, s, sb.Network, log)
 	return sb, nil
+}
+
+// startJobDaemon makes the job its own network, CA and daemon, and starts
+// the daemon without waiting for it. It returns the MTU it chose.
+func (e *Engine) startJobDaemon(ctx context.Context, s Spec, log io.Writer) (*jobDaemon, int, error) {
+	id := s.Identity
+	certs, err := tlsca.New(id.SandboxID, s.CertLifetime)
+	if err != nil {
+		return nil, 0, fmt.Errorf("make job certificates: %w", err)
+	}
+	clientTLS, err := certs.ClientTLSConfig()
+	if err != nil {
+		return nil, 0, err
+	}
+	mtu := s.MTU
+	if mtu == 0 {
+		if mtu, err = e.outerMTU(ctx); err != nil {
+			return nil, 0, err
+		}
+	}
+	network, err := e.createNetwork(ctx, id, mtu)
+	if err != nil {
+		return nil, 0, err
+	}
+	dataRoot, err := e.dataRoot(ctx, s, log)
+	if err != nil {
+		return nil, 0, err
+	}
+	if dataRoot == id.Name(RoleDataRoot) {
+		if _, err := e.createVolume(ctx, dataRoot, id.Labels(RoleDataRoot)); err != nil {
+			return nil, 0, err
+		}
+	}
+	fmt.Fprintf(log, "Created network %s (MTU %d) and volumes for sandbox %s (cache volume %s)\n", network, mtu, id.SandboxID, id.CacheVolume())
+
+	daemon := daemonContainer(s, network, mtu, dataRoot)
+	daemonID, err := e.createContainer(ctx, daemon)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := e.copyFiles(ctx, daemonID, daemonCertFiles(certs), false); err != nil {
+		return nil, 0, err
+	}
+	fmt.Fprintf(log, "Starting TLS daemon %s (%s, certificates valid until %s)...\n",
+		daemon.name, s.DaemonSecurity, certs.NotAfter.UTC().Format(time.RFC3339))
+	started := time.Now()
+	if err := e.startContainer(ctx, daemonID, daemon); err != nil {
+		return nil, 0, err
+	}
+	return &jobDaemon{network: network, caPEM: certs.CACert, client: certs.Client, tls: clientTLS, started: started}, mtu, nil
 }
 
 // dataRoot picks the volume for the daemon's /var/lib/docker: the

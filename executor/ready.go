@@ -24,18 +24,20 @@ const (
 )
 
 // daemonAddress is where the executor reaches the job's daemon: its address
-// on the job network, which a local Engine's host can route to.
+// on the one network it is attached to (the job's, or the network it was
+// pooled with), which a local Engine's host can route to.
 func (e *Engine) daemonAddress(ctx context.Context, id Identity) (string, error) {
 	name := id.Name(RoleDaemon)
 	res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	if err != nil {
 		return "", fmt.Errorf("inspect daemon container %s: %w", name, err)
 	}
-	ep := res.Container.NetworkSettings.Networks[id.Name(RoleNetwork)]
-	if ep == nil || !ep.IPAddress.IsValid() {
-		return "", fmt.Errorf("daemon container %s has no address on network %s", name, id.Name(RoleNetwork))
+	for _, ep := range res.Container.NetworkSettings.Networks {
+		if ep != nil && ep.IPAddress.IsValid() {
+			return net.JoinHostPort(ep.IPAddress.String(), strconv.Itoa(DaemonTLSPort)), nil
+		}
 	}
-	return net.JoinHostPort(ep.IPAddress.String(), strconv.Itoa(DaemonTLSPort)), nil
+	return "", fmt.Errorf("daemon container %s has no network address", name)
 }
 
 // waitReady polls the daemon's /_ping over mutual TLS until it answers OK.

@@ -83,6 +83,10 @@ type Spec struct {
 	ServiceWait    time.Duration // bound on each service accepting TCP; 0: no wait
 	CertLifetime   time.Duration // the job's timeout plus a margin
 
+	// UsePool takes a warm daemon from the pool when one of this Spec's
+	// kind is ready (never with a LayerCache: its data root is the project's).
+	UsePool bool
+
 	// LayerCache, when set (and the identity has a ProjectKey), puts the
 	// daemon's data root on the project's layer volume.
 	LayerCache *LayerCache

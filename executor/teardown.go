@@ -31,6 +31,13 @@ func (e *Engine) Teardown(ctx context.Context, sandboxID string) (Removed, error
 	filter := client.Filters{}.Add("label", LabelSandbox+"="+sandboxID)
 	var errs []error
 
+	// A daemon taken from the pool belongs to its pooled sandbox, which
+	// goes with the job's.
+	pooled, err := e.claimedPool(ctx, sandboxID)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("find the pooled sandbox of %s: %w", sandboxID, err))
+	}
+
 	// A layer cache outlives the sandbox: prune it and stop its daemon
 	// cleanly before the containers go.
 	if summary, err := e.releaseLayerCache(ctx, sandboxID); err != nil {
@@ -81,6 +88,13 @@ func (e *Engine) Teardown(ctx context.Context, sandboxID string) (Removed, error
 			continue
 		}
 		removed.Networks = append(removed.Networks, n.Name)
+	}
+	if pooled != "" && pooled != sandboxID {
+		more, err := e.Teardown(ctx, pooled)
+		removed.Containers = append(removed.Containers, more.Containers...)
+		removed.Volumes = append(removed.Volumes, more.Volumes...)
+		removed.Networks = append(removed.Networks, more.Networks...)
+		errs = append(errs, err)
 	}
 	return removed, errors.Join(errs...)
 }

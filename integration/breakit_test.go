@@ -34,6 +34,7 @@ func TestOuterEngineRestartDuringAJob(t *testing.T) {
 	private.loadImages(t, seedjob.DaemonImage, seedjob.JobImage, seedjob.HelperImage)
 	toml, _ := withAudit(t, seedConfig()+fmt.Sprintf("\n[engine]\nhost = %q\n", private.host))
 	e := newEmulator(t, toml)
+	e.Binary = private.binary
 	configPath := e.Args[1]
 	job := simpleJob("echo stage started", "sleep 120", "echo never printed")
 
@@ -96,7 +97,7 @@ func TestOuterEngineRestartDuringAJob(t *testing.T) {
 			t.Logf("job log:\n%s\nrunner log:\n%s", log, o.res.RunnerLog)
 		}
 	})
-	gc := operator(t, configPath, "gc")
+	gc := runBinary(t, private.binary, "--config", configPath, "gc")
 	if gc.exitCode != 0 {
 		t.Fatalf("gc exit %d: %s\n%s", gc.exitCode, gc.stderr, gc.stdout)
 	}

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -32,7 +33,24 @@ func withAudit(t *testing.T, toml string) (string, string) {
 // operator runs one operator command (ps, audit, gc) of the built binary.
 func operator(t *testing.T, configPath string, args ...string) hookRun {
 	t.Helper()
-	return runHook(t, t.TempDir(), nil, append([]string{"--config", configPath}, args...)...)
+	return runBinary(t, env.binary, append([]string{"--config", configPath}, args...)...)
+}
+
+// runBinary runs a dind-executor (or a wrapper of it) outside any runner.
+func runBinary(t *testing.T, binary string, args ...string) hookRun {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return hookRun{code, out.String(), errOut.String()}
 }
 
 // auditJSON is `dind-executor audit --json` with args, decoded.

@@ -19,17 +19,18 @@ import (
 // privateEngine is a second dockerd that belongs to one test, for what must
 // not be done to the Engine every other test shares (restarting it). It has
 // its own data root, exec root (and so its own managed containerd), socket,
-// pid file, cgroup parent, config file and default bridge. It never touches
-// the host's iptables (the shared Engine's rules stay as they are), and its
-// networks come from an address pool of its own.
+// pid file, config file and cgroup parent, and it runs in a network
+// namespace of its own: its bridges, routes and iptables rules never meet
+// the host's. (On the host's network, a restarting dockerd with its own
+// address pools deletes the host's docker0, which the shared Engine uses.)
 //
-// Its default bridge is one the test makes: `--bridge=none` would be
-// simpler, but dockerd then deletes the host's docker0, which the shared
-// Engine uses.
+// The sandboxes' daemons are reachable only inside that namespace, so the
+// executor runs there too: Binary is a wrapper that enters it.
 type privateEngine struct {
 	dir    string
-	host   string // unix:// endpoint
-	bridge string
+	host   string // unix:// endpoint, reachable from any namespace
+	netns  string // name under /run/netns
+	binary string // dind-executor, run inside netns
 	args   []string
 	cmd    *exec.Cmd
 	done   chan error
@@ -40,39 +41,35 @@ type privateEngine struct {
 // it when the test ends. A socket path must fit in 108 bytes, hence /tmp.
 func startPrivateEngine(t *testing.T) *privateEngine {
 	t.Helper()
-	if _, err := exec.LookPath("dockerd"); err != nil {
-		t.Fatalf("dockerd is not installed (make setup installs it): %v", err)
+	for _, tool := range []string{"dockerd", "ip", "nsenter"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed (make setup installs docker.io; ip and nsenter come with Debian): %v", tool, err)
+		}
 	}
 	dir, err := os.MkdirTemp("/tmp", "dexd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Addresses away from the shared Engine's pools (172.17-31.x,
-	// 192.168.x), picked at random so two test runs do not collide.
-	n := newJobID()
-	p := &privateEngine{dir: dir, host: "unix://" + filepath.Join(dir, "docker.sock"), bridge: fmt.Sprintf("dexbr%x", n%0xffffff)}
-	bip := fmt.Sprintf("10.199.%d.1/24", n%250)
-	pool := fmt.Sprintf("base=10.%d.0.0/16,size=24", 200+n%50)
+	p := &privateEngine{dir: dir, host: "unix://" + filepath.Join(dir, "docker.sock"), netns: filepath.Base(dir)}
 	configFile := filepath.Join(dir, "daemon.json")
 	if err := os.WriteFile(configFile, []byte("{}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p.args = []string{
-		"--config-file", configFile,
+		"--net=/run/netns/" + p.netns, "--", "dockerd", "--config-file", configFile,
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
-		"--pidfile", filepath.Join(dir, "docker.pid"), "-H", p.host,
-		"--bridge", p.bridge, "--iptables=false", "--ip-forward=false", "--ip-masq=false",
-		"--default-address-pool", pool, "--cgroup-parent", "/" + filepath.Base(dir),
+		"--pidfile", filepath.Join(dir, "docker.pid"), "-H", p.host, "--cgroup-parent", "/" + p.netns,
+	}
+	p.binary = filepath.Join(dir, "dind-executor-in-netns")
+	wrapper := fmt.Sprintf("#!/bin/sh\nexec nsenter --net=/run/netns/%s -- %s \"$@\"\n", p.netns, env.binary)
+	if err := os.WriteFile(p.binary, []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	if p.log, err = os.Create(filepath.Join(dir, "dockerd.log")); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.destroy(t) })
-	for _, args := range [][]string{
-		{"link", "add", "name", p.bridge, "type", "bridge"},
-		{"addr", "add", bip, "dev", p.bridge},
-		{"link", "set", p.bridge, "up"},
-	} {
+	for _, args := range [][]string{{"netns", "add", p.netns}, {"-n", p.netns, "link", "set", "lo", "up"}} {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %v: %v: %s", args, err, out)
 		}
@@ -83,7 +80,7 @@ func startPrivateEngine(t *testing.T) *privateEngine {
 
 func (p *privateEngine) start(t *testing.T) {
 	t.Helper()
-	p.cmd = exec.Command("dockerd", p.args...)
+	p.cmd = exec.Command("nsenter", p.args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
@@ -204,8 +201,8 @@ func (p *privateEngine) destroy(t *testing.T) {
 	for _, cg := range cgroups {
 		_ = os.Remove(cg)
 	}
-	if out, err := exec.Command("ip", "link", "del", p.bridge).CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot find device") {
-		t.Errorf("remove the private engine's bridge %s: %v: %s", p.bridge, err, out)
+	if out, err := exec.Command("ip", "netns", "del", p.netns).CombinedOutput(); err != nil && !strings.Contains(string(out), "No such file") {
+		t.Errorf("remove the private engine's network namespace %s: %v: %s", p.netns, err, out)
 	}
 }
 

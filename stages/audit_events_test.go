@@ -65,8 +65,10 @@ func (f *fakeEngine) Exec(context.Context, executor.Identity, executor.Role, io.
 	return f.exec, nil
 }
 
-func (f *fakeEngine) Teardown(context.Context, string) (executor.Removed, error) { return f.removed, nil }
-func (f *fakeEngine) Close() error                                               { return nil }
+func (f *fakeEngine) Teardown(context.Context, string) (executor.Removed, error) {
+	return f.removed, nil
+}
+func (f *fakeEngine) Close() error { return nil }
 
 func (f *fakeEngine) Describe(_ context.Context, id executor.Identity) (executor.Description, error) {
 	return executor.Description{

@@ -36,6 +36,10 @@ type Hooks struct {
 	// Connect opens the Engine; only hooks that need Docker call it.
 	Connect func() (Engine, error)
 
+	// RefillPool starts topping up the warm pool in the background, apart
+	// from the hook's process group (nil: no pool).
+	RefillPool func() error
+
 	// Audit receives the audit trail's records (nil: none are written);
 	// Now is the trail's clock (nil: time.Now).
 	Audit AuditSink

@@ -24,13 +24,17 @@ func (h *Hooks) PrepareHook(ctx context.Context) error {
 	}
 	reportServices(h.Stdout, job.Services)
 	sb, err := engine.Prepare(ctx, spec)
+	// Whether or not this job took a warm daemon, the pool is topped up
+	// for the next one.
+	h.refillPool()
 	err = h.auditPrepared(ctx, engine, id, job, spec, sb, err)
 	if err != nil {
 		return fmt.Errorf("prepare sandbox %s: %w", id.SandboxID, err)
 	}
+	fmt.Fprint(h.Stdout, poolNote(sb))
 	h.Log.WithFields(map[string]any{
 		"sandbox": id.SandboxID, "job": id.JobID, "project": id.ProjectID,
-		"ready_after": sb.ReadyAfter.String(), "ca": sb.CAFingerprint,
+		"ready_after": sb.ReadyAfter.String(), "ca": sb.CAFingerprint, "pooled": sb.FromPool,
 	}).Info("sandbox ready")
 	return nil
 }

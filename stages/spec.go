@@ -41,9 +41,11 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 	if helperName == "" {
 		helperName = DefaultHelperImage(h.Env.RunnerVersion, h.Env.RunnerRevision, h.Env.RunnerArch)
 	}
-	// The operator's own images use the operator's pull policy as is.
-	daemon, err := h.imageRef(c.Sandbox.DindImage, nil, "", job)
-	if err != nil {
+	// The daemon is the operator's, made exactly as the pool makes them
+	// (so a job can take a pooled one); only the job's login is added.
+	pool := PoolSpec(c)
+	daemon := pool.DaemonImage
+	if daemon.Auth, err = registryAuth(daemon.Name, job); err != nil {
 		return executor.Spec{}, fmt.Errorf("dind image: %w", err)
 	}
 	helper, err := h.imageRef(helperName, nil, "", job)
@@ -55,14 +57,6 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 		return executor.Spec{}, err
 	}
 
-	var layers *executor.LayerCache
-	if c.Cache.Layers == config.CacheLayersProject {
-		layers = &executor.LayerCache{MaxBytes: c.Cache.MaxSizeBytes}
-	}
-	security := executor.SecurityPrivileged
-	if c.Sandbox.DaemonSecurity == config.DaemonSecurityCapabilities {
-		security = executor.SecurityCapabilities
-	}
 	return executor.Spec{
 		Identity:        id,
 		DaemonImage:     daemon,
@@ -71,22 +65,27 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 		Services:        services,
 		BuildEntrypoint: job.Image.Entrypoint,
 		BuildUser:       user,
-		DaemonSecurity:  security,
-		MTU:             c.Sandbox.MTU,
-		ReadyTimeout:    c.Sandbox.ReadyTimeout.Duration,
+		DaemonSecurity:  pool.DaemonSecurity,
+		MTU:             pool.MTU,
+		ReadyTimeout:    pool.ReadyTimeout,
 		ServiceWait:     c.Sandbox.WaitForServicesTimeout.Duration,
 		CertLifetime:    time.Duration(job.TimeoutSeconds())*time.Second + certMargin,
-		LayerCache:      layers,
+		LayerCache:      layerCache(c),
 		BuildsDir:       c.Sandbox.BuildsDir,
 		CacheDir:        c.Sandbox.CacheDir,
 		ExtraBinds:      c.Sandbox.Volumes,
-		Limits: executor.Limits{
-			NanoCPUs:    c.Limits.NanoCPUs(),
-			MemoryBytes: c.Limits.MemoryBytes,
-			Pids:        c.Limits.PIDs,
-		},
-		Log: h.Stdout,
+		Limits:          pool.Limits,
+		UsePool:         c.Pool.Size > 0,
+		Log:             h.Stdout,
 	}, nil
+}
+
+// layerCache is the executor's layer cache setting for the config, or nil.
+func layerCache(c config.Config) *executor.LayerCache {
+	if c.Cache.Layers != config.CacheLayersProject {
+		return nil
+	}
+	return &executor.LayerCache{MaxBytes: c.Cache.MaxSizeBytes}
 }
 
 // imageRef resolves how to get one image: the pull policies (the job's

@@ -120,7 +120,8 @@ func newHooks(opts *options, streams Streams, env stages.RunnerEnv, getenv func(
 		Connect: func() (stages.Engine, error) {
 			return executor.Connect(cfg.Engine.Host, log)
 		},
-		Audit: auditSink(cfg),
+		Audit:      auditSink(cfg),
+		RefillPool: refillInBackground(opts.configPath),
 	}, nil
 }
 

@@ -61,5 +61,5 @@ func auditSink(cfg config.Config) stages.AuditSink { return audit.NewWriter(cfg.
 // operatorCommands are the commands for the people who run the runner.
 func operatorCommands(opts *options, streams Streams, getenv func(string) string) []*cobra.Command {
 	load := func() (*operatorEnv, error) { return loadOperatorEnv(opts, streams, getenv) }
-	return []*cobra.Command{newPsCommand(load, streams), newAuditCommand(load, streams), newGCCommand(load, streams)}
+	return []*cobra.Command{newPsCommand(load, streams), newAuditCommand(load, streams), newGCCommand(load, streams), newPoolCommand(load, streams)}
 }

@@ -107,6 +107,29 @@ func (b *Bundle) Fingerprint() string {
 	return hex.EncodeToString(sum[:])
 }
 
+// FingerprintPEM is the SHA-256 of a PEM certificate, as Fingerprint.
+func FingerprintPEM(certPEM []byte) string {
+	block, _ := pem.Decode(certPEM)
+	if block == nil {
+		return ""
+	}
+	sum := sha256.Sum256(block.Bytes)
+	return hex.EncodeToString(sum[:])
+}
+
+// NotAfterPEM is when a PEM certificate expires (zero if unreadable).
+func NotAfterPEM(certPEM []byte) time.Time {
+	block, _ := pem.Decode(certPEM)
+	if block == nil {
+		return time.Time{}
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return time.Time{}
+	}
+	return cert.NotAfter
+}
+
 // ClientTLSConfig is what the executor uses to reach the job's daemon: the
 // client pair, and only this job's CA as root.
 func (b *Bundle) ClientTLSConfig() (*tls.Config, error) {

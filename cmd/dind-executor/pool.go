@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"gitlab.com/dind-executor/dind-executor/stages"
+)
+
+// newPoolCommand manages the warm pool ([pool] size in the config).
+func newPoolCommand(load func() (*operatorEnv, error), streams Streams) *cobra.Command {
+	pool := &cobra.Command{
+		Use:   "pool",
+		Short: "manage the warm pool of daemons started ahead of jobs ([pool] size)",
+	}
+	pool.AddCommand(
+		&cobra.Command{
+			Use:   "fill",
+			Short: "start daemons until [pool] size are ready (prepare runs this in the background)",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				o, err := load()
+				if err != nil {
+					return err
+				}
+				engine, err := o.connect(cmd.Context())
+				if err != nil {
+					return err
+				}
+				defer engine.Close()
+				started, err := engine.FillPool(cmd.Context(), stages.PoolSpec(o.cfg), o.cfg.Pool.Size, streams.Out)
+				fmt.Fprintf(streams.Out, "started %d pooled daemons (pool size %d)\n", started, o.cfg.Pool.Size)
+				return err
+			},
+		},
+		&cobra.Command{
+			Use:   "drain",
+			Short: "remove every pooled daemon no job has taken (e.g. after changing the daemon settings)",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				o, err := load()
+				if err != nil {
+					return err
+				}
+				engine, err := o.connect(cmd.Context())
+				if err != nil {
+					return err
+				}
+				defer engine.Close()
+				removed, err := engine.DrainPool(cmd.Context(), stages.PoolSpec(o.cfg))
+				fmt.Fprintf(streams.Out, "removed %s\n", removed)
+				return err
+			},
+		},
+	)
+	return pool
+}
+
+// refillInBackground starts `dind-executor pool fill` in its own session,
+// so neither the runner's kill of the hook's process group nor the hook's
+// exit stops it, and does not wait for it.
+func refillInBackground(configPath string) func() error {
+	return func() error {
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find this binary to refill the pool: %w", err)
+		}
+		args := []string{"pool", "fill"}
+		if configPath != "" {
+			args = append([]string{"--config", configPath}, args...)
+		}
+		cmd := exec.Command(self, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start pool refill: %w", err)
+		}
+		return cmd.Process.Release()
+	}
+}
