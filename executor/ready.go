@@ -20,7 +20,7 @@ import (
 const (
 	readyPollInterval = 50 * time.Millisecond
 	readyAttemptLimit = 2 * time.Second
-	logTailLines    = 20
+	logTailLines      = 20
 )
 
 // daemonAddress is where the executor reaches the job's daemon: its address

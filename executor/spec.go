@@ -39,8 +39,8 @@ type Limits struct {
 // ImageRef is an image with how to get it.
 type ImageRef struct {
 	Name     string
-	Pull     []PullPolicy // tried in order; empty means always
-	Platform string       // "os/arch[/variant]"; empty: the Engine's own
+	Pull     []PullPolicy  // tried in order; empty means always
+	Platform string        // "os/arch[/variant]"; empty: the Engine's own
 	Auth     *RegistryAuth // credentials for the image's registry, or nil
 }
 
