@@ -3,8 +3,10 @@ package executor
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -91,25 +93,11 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 		}
 	}
 
-	// Services and job containers are made while dockerd boots: that is
-	// most of prepare's time, and none of them needs the daemon to start.
-	if err := e.startServices(ctx, s, sb.Network); err != nil {
+	// Services and job containers are made while dockerd boots (that is
+	// most of prepare's time), all at once: none of them needs the daemon
+	// or another to start.
+	if err := e.startJobContainers(ctx, s, sb.Network, daemon); err != nil {
 		return nil, err
-	}
-	for _, c := range []containerSpec{buildContainer(s, sb.Network), helperContainer(s, sb.Network)} {
-		cid, err := e.createContainer(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		if c.role == RoleBuild {
-			// Owned by the build user, so a non-root job can read its key.
-			if err := e.copyFiles(ctx, cid, clientCertFilesOf(daemon.caPEM, daemon.client), true); err != nil {
-				return nil, err
-			}
-		}
-		if err := e.startContainer(ctx, cid, c); err != nil {
-			return nil, err
-		}
 	}
 
 	if err := e.waitReady(ctx, id, daemon.tls, s.ReadyTimeout); err != nil {
@@ -127,6 +115,32 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 	}
 	e.waitServices(ctx, s, sb.Network, log)
 	return sb, nil
+}
+
+// startJobContainers creates and starts the build and helper containers
+// and the services in parallel; the build container gets the client
+// certificate, owned by the build user so a non-root job can read its key.
+func (e *Engine) startJobContainers(ctx context.Context, s Spec, network string, daemon *jobDaemon) error {
+	specs := []containerSpec{buildContainer(s, network), helperContainer(s, network)}
+	for i := range s.Services {
+		specs = append(specs, serviceContainer(s, network, i))
+	}
+	errs := make([]error, len(specs))
+	var wg sync.WaitGroup
+	for i, c := range specs {
+		wg.Go(func() {
+			cid, err := e.createContainer(ctx, c)
+			if err == nil && c.role == RoleBuild {
+				err = e.copyFiles(ctx, cid, clientCertFilesOf(daemon.caPEM, daemon.client), true)
+			}
+			if err == nil {
+				err = e.startContainer(ctx, cid, c)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // startJobDaemon makes the job its own network, CA and daemon, and starts

@@ -20,21 +20,6 @@ const (
 	serviceMaxPorts     = 20 // the runner's health check probes at most the 20 lowest ports
 )
 
-// startServices creates and starts every job service on the job network.
-func (e *Engine) startServices(ctx context.Context, s Spec, networkName string) error {
-	for i := range s.Services {
-		c := serviceContainer(s, networkName, i)
-		id, err := e.createContainer(ctx, c)
-		if err != nil {
-			return err
-		}
-		if err := e.startContainer(ctx, id, c); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // waitServices waits, for all services at once, until each accepts TCP on
 // one of its exposed ports, bounded by s.ServiceWait. As under the docker
 // executor, a service that does not come up is a warning in the job log,
