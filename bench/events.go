@@ -74,13 +74,19 @@ func (l *eventLog) first(from, to time.Time, typ events.Type, action, name strin
 	return all[0], true
 }
 
-// last is like first, for the latest matching event.
-func (l *eventLog) last(from, to time.Time, typ events.Type, action, name string) (time.Time, bool) {
-	all := l.all(from, to, typ, action, name)
-	if len(all) == 0 {
-		return time.Time{}, false
+// lastMatching is the time of the last event in [from, to] of typ whose
+// action starts with action and whose object name satisfies match.
+func (l *eventLog) lastMatching(from, to time.Time, typ events.Type, action string, match func(string) bool) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var last time.Time
+	for _, m := range l.events {
+		at := time.Unix(0, m.TimeNano)
+		if m.Type == typ && !at.Before(from) && !at.After(to) && strings.HasPrefix(string(m.Action), action) && match(actorName(m)) {
+			last = at
+		}
 	}
-	return all[len(all)-1], true
+	return last, !last.IsZero()
 }
 
 func (l *eventLog) all(from, to time.Time, typ events.Type, action, name string) []time.Time {

@@ -36,10 +36,10 @@ const (
 	// benchLabel marks the objects the bench makes itself (baseline
 	// daemons); its value is the invocation's tag.
 	benchLabel = "io.dind-executor.bench"
-	// benchProjectPath is the namespace of every bench job's project. The
-	// project id and the pipeline id are the invocation's tag, so every
-	// object the product makes for the bench (sandboxes and the project's
-	// cache volume) carries it as a label.
+	// benchProjectPath starts the namespace of every bench job's project,
+	// followed by the invocation's tag (see projectPath): every object the
+	// product makes for the bench (sandboxes, the project's cache and layer
+	// volumes) carries the project path as a label.
 	benchProjectPath = "dind-executor-bench"
 	// dockerExecutorReference is the figure for a light job on the
 	// docker executor + docker:dind TLS service on this machine kind. It
@@ -219,6 +219,16 @@ func (b *bencher) heavyRuns() int { return min(b.opts.runs, maxHeavyRuns) }
 
 const maxHeavyRuns = 3
 
+// projectPath is the path of one of the invocation's projects.
+func (b *bencher) projectPath(name string) string {
+	return fmt.Sprintf("%s-%d/%s", benchProjectPath, b.runTag, name)
+}
+
+// ours says whether a product object belongs to this invocation.
+func (b *bencher) ours(labels map[string]string) bool {
+	return strings.HasPrefix(labels[executor.LabelProjectPath], b.projectPath(""))
+}
+
 // newJobID gives every job of the invocation its own id.
 func (b *bencher) newJobID() int64 { return b.runTag*1000 + b.nextID.Add(1) }
 
@@ -350,10 +360,13 @@ func (b *bencher) sweep() (sandboxLeft, other []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	tag := strconv.FormatInt(b.runTag, 10)
+	// Product objects are listed by the managed label and kept when their
+	// project path is one of this invocation's; the baseline's by its label.
 	filters := []client.Filters{
-		client.Filters{}.Add("label", executor.LabelManaged+"=true", executor.LabelProjectID+"="+tag),
+		client.Filters{}.Add("label", executor.LabelManaged+"=true"),
 		client.Filters{}.Add("label", benchLabel+"="+tag),
 	}
+	mine := func(labels map[string]string) bool { return labels[benchLabel] == tag || b.ours(labels) }
 	note := func(kind, name string, labels map[string]string) {
 		if labels[executor.LabelSandbox] != "" {
 			sandboxLeft = append(sandboxLeft, kind+" "+name)
@@ -364,6 +377,9 @@ func (b *bencher) sweep() (sandboxLeft, other []string) {
 	for _, f := range filters {
 		if cs, err := b.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f}); err == nil {
 			for _, c := range cs.Items {
+				if !mine(c.Labels) {
+					continue
+				}
 				if _, err := b.api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err == nil {
 					note("container", strings.TrimPrefix(strings.Join(c.Names, ","), "/"), c.Labels)
 				}
@@ -371,6 +387,9 @@ func (b *bencher) sweep() (sandboxLeft, other []string) {
 		}
 		if vs, err := b.api.VolumeList(ctx, client.VolumeListOptions{Filters: f}); err == nil {
 			for _, v := range vs.Items {
+				if !mine(v.Labels) {
+					continue
+				}
 				if _, err := b.api.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err == nil {
 					note("volume", v.Name, v.Labels)
 				}
@@ -378,6 +397,9 @@ func (b *bencher) sweep() (sandboxLeft, other []string) {
 		}
 		if ns, err := b.api.NetworkList(ctx, client.NetworkListOptions{Filters: f}); err == nil {
 			for _, n := range ns.Items {
+				if !mine(n.Labels) {
+					continue
+				}
 				if _, err := b.api.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err == nil {
 					note("network", n.Name, n.Labels)
 				}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -18,7 +19,7 @@ const (
 	msHookStart    = "prepare hook started"
 	msFirstLine    = "first output line (Go start, config, Engine client)"
 	msNetwork      = "network created (Engine ping, 3 image checks, CA + certs, MTU)"
-	msVolumes      = "sandbox volumes created (builds, data root)"
+	msVolumes      = "volumes made before the daemon (data root)"
 	msDaemonCreate = "daemon container created"
 	msDaemonStart  = "daemon container started (server certs copied in first)"
 	msStartingUp   = "dockerd 'Starting up' (entrypoint: cert check, iptables probe, dind)"
@@ -131,7 +132,7 @@ func (b *bencher) hookSections(ctx context.Context) error {
 		b.report.Baselines = append(b.report.Baselines, Baseline{Key: "B4",
 			Description: "force-remove the baseline daemon container, then its volume and network through the API (what the docker executor does with a service at the end of a job; one container where the sandbox has three)"})
 		b.report.Rows = append(b.report.Rows, Row{
-			Section: "4", Key: "cleanup", Name: "cleanup hook (3 containers, 3 volumes, network)", Unit: "s",
+			Section: "4", Key: "cleanup", Name: "cleanup hook (3 containers, volumes, network)", Unit: "s",
 			Product: summarize(cleanupS), Baseline: summarize(baseRemoveS), BaselineKey: "B4",
 		})
 	}
@@ -149,18 +150,15 @@ func (b *bencher) prepareRows(prepares []prepareSample, prepareS, prepareRSS, ba
 			msStartingUp: p.marks.StartingUp, msContainerd: p.marks.ContainerdU, msLoading: p.marks.LoadingFrom, msListening: p.marks.Listening}
 		marks[msFirstLine], _ = p.run.lineAt("Preparing dind-executor sandbox")
 		marks[msNetwork], _ = b.events.first(from, to, "network", "create", id.Name(executor.RoleNetwork))
-		// The project's cache volume has no sandbox in its name; it is
-		// made in the same loop, before the daemon container.
-		var vols []time.Time
-		for _, role := range []executor.Role{executor.RoleBuilds, executor.RoleDataRoot} {
-			if t, ok := b.events.first(from, to, "volume", "create", id.Name(role)); ok {
-				vols = append(vols, t)
-			}
+		daemonCreated, _ := b.events.first(from, to, "container", "create", id.Name(executor.RoleDaemon))
+		marks[msDaemonCreate] = daemonCreated
+		// The sandbox's volumes the daemon needs (its data root) come before
+		// it; the others (builds, the project's cache) may come later.
+		if !daemonCreated.IsZero() {
+			marks[msVolumes], _ = b.events.lastMatching(from, daemonCreated, "volume", "create", func(name string) bool {
+				return strings.Contains(name, p.sandboxID)
+			})
 		}
-		if len(vols) == 2 {
-			marks[msVolumes] = latest(vols)
-		}
-		marks[msDaemonCreate], _ = b.events.first(from, to, "container", "create", id.Name(executor.RoleDaemon))
 		started, ok := b.events.first(from, to, "container", "start", id.Name(executor.RoleDaemon))
 		marks[msDaemonStart] = started
 		ready, readyOK := p.run.lineAt("ready in")
@@ -195,16 +193,6 @@ func (b *bencher) prepareRows(prepares []prepareSample, prepareS, prepareRSS, ba
 		"for comparison with the prepare profile", "")
 	bp.Reading = readingBaseline(bp)
 	b.report.Profiles = append(b.report.Profiles, bp)
-}
-
-func latest(ts []time.Time) time.Time {
-	var l time.Time
-	for _, t := range ts {
-		if t.After(l) {
-			l = t
-		}
-	}
-	return l
 }
 
 // stepDelta is the median step of the named milestone, NaN when absent.
