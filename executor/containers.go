@@ -44,9 +44,20 @@ func attach(networkName string, aliases ...string) *network.NetworkingConfig {
 	}}
 }
 
-// daemonContainer runs the dind image with its own entrypoint; certificates
-// are copied in before start, so the entrypoint only has to use them.
-func daemonContainer(s Spec, networkName string, mtu int, dataRoot string) containerSpec {
+// nestedCgroupParent wraps the dind image's entrypoint for the
+// capabilities profile: there /sys/fs/cgroup is the host's, and on cgroup
+// v1 the inner dockerd would put the job's containers in host cgroups
+// beside the daemon container, outside the sandbox's limits. It tells the
+// inner dockerd to nest them under the daemon container's own cgroup. On
+// cgroup v2 (no memory line) the entrypoint's own nesting applies.
+const nestedCgroupParent = `parent=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup | head -n 1)
+if [ -n "$parent" ] && [ "$parent" != "/" ]; then set -- "$@" --cgroup-parent="$parent/inner"; fi
+exec "$@"`
+
+// daemonContainer runs the dind image with its own entrypoint (imageEntrypoint,
+// read from the image); certificates are copied in before start, so the
+// entrypoint only has to use them.
+func daemonContainer(s Spec, networkName string, mtu int, dataRoot string, imageEntrypoint []string) containerSpec {
 	id := s.Identity
 	host := &container.HostConfig{
 		NetworkMode: container.NetworkMode(networkName),
@@ -67,16 +78,21 @@ func daemonContainer(s Spec, networkName string, mtu int, dataRoot string) conta
 	default:
 		host.Privileged = true
 	}
+	var entrypoint []string
+	if s.DaemonSecurity == SecurityCapabilities && len(imageEntrypoint) > 0 {
+		entrypoint = append([]string{"sh", "-c", nestedCgroupParent, "sh"}, imageEntrypoint...)
+	}
 	return containerSpec{
 		name:     id.Name(RoleDaemon),
 		role:     RoleDaemon,
 		platform: s.DaemonImage.Platform,
 		config: &container.Config{
-			Image:    s.DaemonImage.Name,
-			Hostname: "docker",
-			Env:      []string{"DOCKER_TLS_CERTDIR=" + CertDir},
-			Cmd:      []string{"--mtu=" + strconv.Itoa(mtu)},
-			Labels:   id.Labels(RoleDaemon),
+			Image:      s.DaemonImage.Name,
+			Entrypoint: entrypoint,
+			Hostname:   "docker",
+			Env:        []string{"DOCKER_TLS_CERTDIR=" + CertDir},
+			Cmd:        []string{"--mtu=" + strconv.Itoa(mtu)},
+			Labels:     id.Labels(RoleDaemon),
 		},
 		host:       host,
 		networking: attach(networkName, "docker"),

@@ -40,7 +40,7 @@ func TestDaemonContainerSecurityProfiles(t *testing.T) {
 		t.Run(string(tc.security), func(t *testing.T) {
 			s := testSpec()
 			s.DaemonSecurity = tc.security
-			c := daemonContainer(s, "net", 1450, "dataroot-volume")
+			c := daemonContainer(s, "net", 1450, "dataroot-volume", []string{"dockerd-entrypoint.sh"})
 			if c.host.Privileged != tc.wantPrivileged {
 				t.Errorf("privileged = %v, want %v", c.host.Privileged, tc.wantPrivileged)
 			}
@@ -56,8 +56,14 @@ func TestDaemonContainerSecurityProfiles(t *testing.T) {
 			if !slices.Equal(c.config.Cmd, []string{"--mtu=1450"}) {
 				t.Errorf("cmd = %v, want the MTU flag only (the image's entrypoint adds the rest)", c.config.Cmd)
 			}
-			if c.config.Entrypoint != nil {
-				t.Errorf("entrypoint overridden to %v: the image's own must run", c.config.Entrypoint)
+			// The image's own entrypoint always runs last; the capabilities
+			// profile only wraps it to nest the job's cgroups.
+			ep := c.config.Entrypoint
+			switch {
+			case tc.security == SecurityPrivileged && ep != nil:
+				t.Errorf("entrypoint overridden to %v: the image's own must run", ep)
+			case tc.security == SecurityCapabilities && (len(ep) < 5 || ep[len(ep)-1] != "dockerd-entrypoint.sh" || !strings.Contains(ep[2], "--cgroup-parent")):
+				t.Errorf("entrypoint %q does not wrap the image's own with the nested cgroup parent", ep)
 			}
 			if !slices.Equal(c.networking.EndpointsConfig["net"].Aliases, []string{"docker"}) {
 				t.Errorf("daemon is not reachable as docker on the job network")

@@ -69,6 +69,18 @@ func (e *Engine) imageByPolicy(ctx context.Context, ref ImageRef, policy PullPol
 	}
 }
 
+// imageEntrypoint is an image's own entrypoint.
+func (e *Engine) imageEntrypoint(ctx context.Context, image string) ([]string, error) {
+	res, err := e.api.ImageInspect(ctx, image)
+	if err != nil {
+		return nil, fmt.Errorf("inspect image %s: %w", image, err)
+	}
+	if res.Config == nil {
+		return nil, nil
+	}
+	return res.Config.Entrypoint, nil
+}
+
 func (e *Engine) localImage(ctx context.Context, image string) (string, error) {
 	res, err := e.api.ImageInspect(ctx, image)
 	if err != nil {

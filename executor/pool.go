@@ -192,7 +192,11 @@ func (e *Engine) startPooled(ctx context.Context, p PoolSpec, log io.Writer) (er
 		return err
 	}
 	spec := Spec{Identity: id, DaemonImage: p.DaemonImage, DaemonSecurity: p.DaemonSecurity, Limits: p.Limits}
-	daemon := daemonContainer(spec, network, mtu, id.Name(RoleDataRoot))
+	entrypoint, err := e.imageEntrypoint(ctx, p.DaemonImage.Name)
+	if err != nil {
+		return err
+	}
+	daemon := daemonContainer(spec, network, mtu, id.Name(RoleDataRoot), entrypoint)
 	daemon.config.Labels = poolLabels(id, RoleDaemon, key)
 	daemonID, err := e.createContainer(ctx, daemon)
 	if err != nil {

@@ -176,7 +176,11 @@ func (e *Engine) startJobDaemon(ctx context.Context, s Spec, log io.Writer) (*jo
 	}
 	fmt.Fprintf(log, "Created network %s (MTU %d) and volumes for sandbox %s (cache volume %s)\n", network, mtu, id.SandboxID, id.CacheVolume())
 
-	daemon := daemonContainer(s, network, mtu, dataRoot)
+	entrypoint, err := e.imageEntrypoint(ctx, s.DaemonImage.Name)
+	if err != nil {
+		return nil, 0, err
+	}
+	daemon := daemonContainer(s, network, mtu, dataRoot, entrypoint)
 	daemonID, err := e.createContainer(ctx, daemon)
 	if err != nil {
 		return nil, 0, err

@@ -257,3 +257,35 @@ func pingDaemon(ip string, caPEM []byte, pair tlsca.PEMPair) error {
 	}
 	return nil
 }
+
+// Containers a job starts on its own daemon live under the daemon
+// container's cgroup, so the sandbox's limits bound them too (with the
+// capabilities profile the host's cgroup tree is mounted in the daemon
+// container, and without the nested parent they would land beside it).
+func TestJobContainersNestUnderTheDaemonsCgroup(t *testing.T) {
+	t.Parallel()
+	engine := connect(t)
+	box := prepareSandboxes(t, engine, 1)[0]
+	script := `set -e
+mkdir -p /tmp/tiny && cd /tmp/tiny && cp /bin/busybox .
+printf 'FROM scratch\nCOPY busybox /bin/busybox\n' > Dockerfile
+docker build -q -t tiny . >/dev/null
+docker run --rm tiny /bin/busybox cat /proc/self/cgroup`
+	code, out := execIn(t, engine, box.id, executor.RoleBuild, script)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	res, err := dockerAPI(t).ContainerInspect(context.Background(), box.id.Name(executor.RoleDaemon), client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "/docker/" + res.Container.ID + "/inner/"
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, ":memory:") && !strings.Contains(line, want) {
+			t.Errorf("the job's container is in memory cgroup %q, not under the daemon's %s", line, want)
+		}
+	}
+	if !strings.Contains(out, ":memory:") {
+		t.Fatalf("no memory cgroup line in %q", out)
+	}
+}
