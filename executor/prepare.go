@@ -24,6 +24,7 @@ type Sandbox struct {
 	CertsNotAfter time.Time
 	ReadyAfter    time.Duration // from daemon start to the first authenticated ping
 	FromPool      string        // the pooled sandbox whose daemon this job took, if any
+	DataRoot      string        // the project's layer cache volume, when the daemon uses one
 }
 
 // jobDaemon is the daemon a job gets: started for it, or claimed from the
@@ -35,6 +36,8 @@ type jobDaemon struct {
 	tls     *tls.Config
 	started time.Time
 	poolID  string
+	// layerCache is the project's layer volume the daemon's data root is.
+	layerCache string
 }
 
 // Prepare builds the sandbox for s and returns once its daemon answers an
@@ -80,6 +83,7 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 	} else if daemon, sb.MTU, err = e.startJobDaemon(ctx, s, log); err != nil {
 		return nil, err
 	}
+	sb.DataRoot = daemon.layerCache
 	sb.Network, sb.FromPool = daemon.network, daemon.poolID
 	sb.CAFingerprint = tlsca.FingerprintPEM(daemon.caPEM)
 	sb.CertsNotAfter = tlsca.NotAfterPEM(daemon.client.Cert)
@@ -194,7 +198,11 @@ func (e *Engine) startJobDaemon(ctx context.Context, s Spec, log io.Writer) (*jo
 	if err := e.startContainer(ctx, daemonID, daemon); err != nil {
 		return nil, 0, err
 	}
-	return &jobDaemon{network: network, caPEM: certs.CACert, client: certs.Client, tls: clientTLS, started: started}, mtu, nil
+	d := &jobDaemon{network: network, caPEM: certs.CACert, client: certs.Client, tls: clientTLS, started: started}
+	if dataRoot != id.Name(RoleDataRoot) {
+		d.layerCache = dataRoot
+	}
+	return d, mtu, nil
 }
 
 // dataRoot picks the volume for the daemon's /var/lib/docker: the

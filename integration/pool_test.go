@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"gitlab.com/dind-executor/dind-executor/config"
 	"gitlab.com/dind-executor/dind-executor/executor"
+	"gitlab.com/dind-executor/dind-executor/executor/audit"
 	"gitlab.com/dind-executor/dind-executor/integration/runner"
 	"gitlab.com/dind-executor/dind-executor/stages"
 )
@@ -49,7 +51,7 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 func TestWarmPoolServesJobsAndRefills(t *testing.T) {
 	t.Parallel()
 	// A pids limit of its own gives this test its own pool.
-	toml := seedConfig() + fmt.Sprintf("\n[limits]\npids = %d\n\n[pool]\nsize = 1\n", 4000+newJobID()%1000)
+	toml, _ := withAudit(t, seedConfig()+fmt.Sprintf("\n[limits]\npids = %d\n\n[pool]\nsize = 1\n", 4000+newJobID()%1000))
 	e := newEmulator(t, toml)
 	cfg, err := config.Parse([]byte(toml))
 	if err != nil {
@@ -88,6 +90,10 @@ func TestWarmPoolServesJobsAndRefills(t *testing.T) {
 			if !strings.Contains(log, want) {
 				t.Errorf("job %d log lacks %q", i, want)
 			}
+		}
+		created := recordOf(t, auditJSON(t, e.Args[1], "--job", strconv.FormatInt(job.ID, 10)), audit.EventSandboxCreated)
+		if created.Created == nil || created.Created.PooledSandbox == "" || !strings.Contains(log, created.Created.PooledSandbox) {
+			t.Errorf("job %d: the trail does not link the job to its pooled sandbox: %+v", i, created.Created)
 		}
 		prepare := res.ExecsOf(runner.ExecPrepare)[0]
 		t.Logf("job %d: prepare with a warm daemon took %s", i, prepare.Duration)

@@ -123,6 +123,7 @@ func createdRecord(spec executor.Spec, sb *executor.Sandbox) *audit.Created {
 	if sb != nil {
 		c.Network, c.MTU, c.ReadyMS = sb.Network, sb.MTU, sb.ReadyAfter.Milliseconds()
 		c.CA = audit.CA{Fingerprint: sb.CAFingerprint, NotAfter: sb.CertsNotAfter.UTC()}
+		c.PooledSandbox, c.LayerCache = sb.FromPool, sb.DataRoot
 	}
 	return c
 }

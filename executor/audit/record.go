@@ -56,6 +56,11 @@ type Created struct {
 	MTU        int         `json:"mtu"`
 	CA         CA          `json:"ca"`
 	ReadyMS    int64       `json:"ready_ms"` // daemon start to first authenticated ping
+	// PooledSandbox is the warm-pool sandbox whose daemon this job took
+	// (its network, CA and data root); empty when the daemon was its own.
+	PooledSandbox string `json:"pooled_sandbox,omitempty"`
+	// LayerCache is the project's layer volume the daemon's data root is.
+	LayerCache string `json:"layer_cache,omitempty"`
 }
 
 // Image is one image a sandbox container runs.
