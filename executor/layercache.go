@@ -28,7 +28,8 @@ const (
 	// volume at once; a job beyond that starts with an empty data root.
 	layerSlots = 4
 	// RoleLayers is a project's layer cache volume; RoleClaim the
-	// never-started container that marks a slot as held by a sandbox.
+	// never-started container that marks a slot (of the layer cache, or a
+	// pooled daemon) as held by a sandbox.
 	RoleLayers Role = "layers"
 	RoleClaim  Role = "claim"
 
@@ -98,7 +99,7 @@ echo "layer cache: $(($(used) / 1024)) MiB kept, $removed images pruned (cap $((
 // removes the claim with the sandbox's other containers.
 func (e *Engine) releaseLayerCache(ctx context.Context, sandboxID string) (string, error) {
 	claims, err := e.api.ContainerList(ctx, client.ContainerListOptions{All: true,
-		Filters: client.Filters{}.Add("label", LabelSandbox+"="+sandboxID).Add("label", LabelRole+"="+string(RoleClaim))})
+		Filters: client.Filters{}.Add("label", LabelSandbox+"="+sandboxID).Add("label", LabelRole+"="+string(RoleClaim)).Add("label", LabelLayerVolume)})
 	if err != nil || len(claims.Items) == 0 {
 		return "", err
 	}
