@@ -38,6 +38,10 @@ func (e *Engine) Teardown(ctx context.Context, sandboxID string) (Removed, error
 		errs = append(errs, fmt.Errorf("find the pooled sandbox of %s: %w", sandboxID, err))
 	}
 
+	// The project's runner cache outlives the sandbox: note its last use
+	// for gc --caches.
+	e.stampRunnerCache(ctx, sandboxID)
+
 	// A layer cache outlives the sandbox: prune it and stop its daemon
 	// cleanly before the containers go.
 	if summary, err := e.releaseLayerCache(ctx, sandboxID); err != nil {

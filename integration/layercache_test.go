@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gitlab.com/dind-executor/dind-executor/executor"
 	"gitlab.com/dind-executor/dind-executor/integration/runner"
@@ -120,4 +121,40 @@ func TestLayerCacheCapPrunesAtTeardown(t *testing.T) {
 	}
 	assertJobLeftNothing(t, big.ID)
 	assertJobLeftNothing(t, next.ID)
+}
+
+// gc --caches removes a project's cache volumes (runner cache and layer
+// cache) once no job has used them for the given time, and keeps them
+// before that.
+func TestGCRemovesIdleCacheVolumes(t *testing.T) {
+	t.Parallel()
+	job := projectJobs(t, 1)[0]
+	job.Script = []string{"mkdir -p cachedir && echo x > cachedir/f", "docker info --format 'root {{.DockerRootDir}}'"}
+	job.Cache = []runner.Cache{{Key: "deps", Paths: []string{"cachedir/"}}}
+	e := newEmulator(t, seedConfig()+layerCacheConfig)
+	if res := runJob(t, e, job); res.Outcome.Kind != runner.OutcomeSuccess {
+		t.Fatalf("outcome = %s", res.Outcome)
+	}
+	project := strconv.FormatInt(job.ProjectID, 10)
+	gc := func(args ...string) string {
+		res := operator(t, e.Args[1], append([]string{"gc", "--project", project}, args...)...)
+		if res.exitCode != 0 {
+			t.Fatalf("gc %v: exit %d: %s", args, res.exitCode, res.stderr)
+		}
+		return res.stdout
+	}
+	if out := gc("--caches", "1h"); strings.Contains(out, "removed\t") || !strings.Contains(out, "gc: 2 cache volumes considered, 0 removed") {
+		t.Errorf("gc --caches 1h touched volumes used seconds ago:\n%s", out)
+	}
+	time.Sleep(2 * time.Second)
+	if out := gc("--caches", "1s", "--dry-run"); !strings.Contains(out, "would remove") || !strings.Contains(out, "0 removed") {
+		t.Errorf("gc --dry-run:\n%s", out)
+	}
+	out := gc("--caches", "1s")
+	for _, want := range []string{"dind-layers-", "dind-cache-", "gc: 2 cache volumes considered, 2 removed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("gc --caches 1s output lacks %q:\n%s", want, out)
+		}
+	}
+	assertNothingLeft(t, executor.LabelProjectID, project)
 }

@@ -18,6 +18,8 @@ type gcOptions struct {
 	olderThan time.Duration
 	dryRun    bool
 	sandbox   string
+	caches    time.Duration
+	project   int64
 }
 
 // gcTimeout bounds one sandbox's teardown, as cleanup's own bound does.
@@ -48,6 +50,8 @@ is recorded in the audit trail, with what the sandbox's daemon still held.`,
 	f.DurationVar(&opts.olderThan, "older-than", 0, "remove sandboxes not known to be running once this old (default: each sandbox's job timeout plus 1h)")
 	f.BoolVar(&opts.dryRun, "dry-run", false, "list what would be removed and why; remove nothing")
 	f.StringVar(&opts.sandbox, "sandbox", "", "consider only this sandbox id")
+	f.Int64Var(&opts.project, "project", 0, "with --caches: consider only this project's cache volumes")
+	f.DurationVar(&opts.caches, "caches", 0, "also remove project cache volumes (runner cache, layer cache) no job has used for this long, e.g. 168h (default: keep them)")
 	return cmd
 }
 
@@ -100,5 +104,48 @@ func runGC(ctx context.Context, env *operatorEnv, out io.Writer, opts *gcOptions
 		return err
 	}
 	fmt.Fprintf(out, "gc: %d sandboxes, %d removed\n", considered, removed)
+	if opts.caches > 0 {
+		errs = append(errs, gcCaches(ctx, env, engine, out, opts))
+	}
+	return errors.Join(errs...)
+}
+
+// gcCaches removes project cache volumes unused for longer than
+// opts.caches; a volume a running job mounts is never touched.
+func gcCaches(ctx context.Context, env *operatorEnv, engine *executor.Engine, out io.Writer, opts *gcOptions) error {
+	volumes, err := engine.CacheVolumes(ctx, env.cfg.Sandbox.DindImage, opts.project)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACTION\tCACHE VOLUME\tKIND\tPROJECT\tLAST USED")
+	var errs []error
+	removed, considered := 0, 0
+	for _, v := range volumes {
+		considered++
+		idle := time.Since(v.LastUsed).Round(time.Second)
+		action := "keep"
+		switch {
+		case v.InUse:
+			action, idle = "keep (in use)", 0
+		case idle < opts.caches:
+		case opts.dryRun:
+			action = "would remove"
+		default:
+			action = "removed"
+			if err := engine.RemoveCacheVolume(ctx, v.Name); err != nil {
+				action = "failed"
+				errs = append(errs, err)
+			} else {
+				removed++
+			}
+		}
+		env.log.WithField("volume", v.Name).WithField("action", action).Info("cache volume")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\n", action, v.Name, v.Role, project(v.ProjectID, v.ProjectPath), idle)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "gc: %d cache volumes considered, %d removed\n", considered, removed)
 	return errors.Join(errs...)
 }
