@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,25 +21,13 @@ type hookRun struct {
 	stderr   string
 }
 
-func runHook(t *testing.T, tmp string, env []string, args ...string) hookRun {
+func runHook(t *testing.T, tmp string, vars []string, args ...string) hookRun {
 	t.Helper()
-	cmd := exec.Command(env0binary(), args...)
+	cmd := exec.Command(env.binary, args...)
 	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(), env...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return hookRun{code, out.String(), errOut.String()}
+	cmd.Env = append(os.Environ(), vars...)
+	return runCommand(t, cmd)
 }
-
-func env0binary() string { return env.binary }
 
 // runnerEnv is what the runner sets for every hook, for a temp dir.
 func runnerEnv(tmp string, withResponse bool) []string {

@@ -39,7 +39,12 @@ func operator(t *testing.T, configPath string, args ...string) hookRun {
 // runBinary runs a dind-executor (or a wrapper of it) outside any runner.
 func runBinary(t *testing.T, binary string, args ...string) hookRun {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	return runCommand(t, exec.Command(binary, args...))
+}
+
+// runCommand runs cmd and returns its exit code and output.
+func runCommand(t *testing.T, cmd *exec.Cmd) hookRun {
+	t.Helper()
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

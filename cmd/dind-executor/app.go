@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gitlab.com/dind-executor/dind-executor/config"
 	"gitlab.com/dind-executor/dind-executor/executor"
 	"gitlab.com/dind-executor/dind-executor/stages"
 )
@@ -97,18 +96,11 @@ func signalContext() (context.Context, func()) {
 
 // newHooks loads the operator's config and wires the hooks to the Engine.
 func newHooks(opts *options, streams Streams, env stages.RunnerEnv, getenv func(string) string) (*stages.Hooks, error) {
-	cfg, _, err := config.LoadResolved(opts.configPath)
+	o, err := loadOperatorEnv(opts, streams, getenv)
 	if err != nil {
 		return nil, err
 	}
-	log, err := newLogger(cfg.Log, streams.Err, getenv(logLevelEnv))
-	if err != nil {
-		return nil, err
-	}
-	hostname, err := os.Hostname()
-	if err != nil {
-		return nil, fmt.Errorf("read this host's name: %w", err)
-	}
+	cfg, log, hostname := o.cfg, o.log, o.hostname
 	return &stages.Hooks{
 		Config:   cfg,
 		Env:      env,

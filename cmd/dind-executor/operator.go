@@ -14,9 +14,9 @@ import (
 	"gitlab.com/dind-executor/dind-executor/stages"
 )
 
-// operatorEnv is what the operator commands (ps, audit, gc) share: the
-// config, the log and the trail. They are not runner hooks: they read no
-// runner variables.
+// operatorEnv is what every command shares: the config, the log and this
+// host's name. The operator commands (ps, audit, gc, pool) read no runner
+// variables; the hooks add them.
 type operatorEnv struct {
 	cfg      config.Config
 	log      *logrus.Logger

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"gitlab.com/dind-executor/dind-executor/executor"
 	"gitlab.com/dind-executor/dind-executor/stages"
 )
 
@@ -17,44 +18,41 @@ func newPoolCommand(load func() (*operatorEnv, error), streams Streams) *cobra.C
 		Use:   "pool",
 		Short: "manage the warm pool of daemons started ahead of jobs ([pool] size)",
 	}
+	// withEngine runs f with the config and a connected Engine.
+	withEngine := func(f func(cmd *cobra.Command, o *operatorEnv, engine *executor.Engine) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, _ []string) error {
+			o, err := load()
+			if err != nil {
+				return err
+			}
+			engine, err := o.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer engine.Close()
+			return f(cmd, o, engine)
+		}
+	}
 	pool.AddCommand(
 		&cobra.Command{
 			Use:   "fill",
 			Short: "start daemons until [pool] size are ready (prepare runs this in the background)",
 			Args:  cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				o, err := load()
-				if err != nil {
-					return err
-				}
-				engine, err := o.connect(cmd.Context())
-				if err != nil {
-					return err
-				}
-				defer engine.Close()
+			RunE: withEngine(func(cmd *cobra.Command, o *operatorEnv, engine *executor.Engine) error {
 				started, err := engine.FillPool(cmd.Context(), stages.PoolSpec(o.cfg), o.cfg.Pool.Size, streams.Out)
 				fmt.Fprintf(streams.Out, "started %d pooled daemons (pool size %d)\n", started, o.cfg.Pool.Size)
 				return err
-			},
+			}),
 		},
 		&cobra.Command{
 			Use:   "drain",
 			Short: "remove every pooled daemon no job has taken (e.g. after changing the daemon settings)",
 			Args:  cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				o, err := load()
-				if err != nil {
-					return err
-				}
-				engine, err := o.connect(cmd.Context())
-				if err != nil {
-					return err
-				}
-				defer engine.Close()
+			RunE: withEngine(func(cmd *cobra.Command, o *operatorEnv, engine *executor.Engine) error {
 				removed, err := engine.DrainPool(cmd.Context(), stages.PoolSpec(o.cfg))
 				fmt.Fprintf(streams.Out, "removed %s\n", removed)
 				return err
-			},
+			}),
 		},
 	)
 	return pool
