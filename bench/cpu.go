@@ -70,6 +70,8 @@ const (
 	cpuContainerd = "containerd"
 	cpuShim       = "containerd-shim of the build container"
 	cpuContainer  = "the stage's processes in the container (bash, head)"
+	cpuHost       = "whole host: every process, ours and others' (busy time)"
+	cpuSteal      = "stolen by the hypervisor"
 )
 
 func (p *cpuProbe) sample() cpuSample {
@@ -80,7 +82,30 @@ func (p *cpuProbe) sample() cpuSample {
 	if d, ok := p.cgroup(); ok {
 		s[cpuContainer] = d
 	}
+	if busy, steal, ok := hostCPU(); ok {
+		s[cpuHost], s[cpuSteal] = busy, steal
+	}
 	return s
+}
+
+// hostCPU is the host's busy and stolen CPU time so far, from the first
+// line of /proc/stat: user nice system idle iowait irq softirq steal ...
+func hostCPU() (busy, steal time.Duration, ok bool) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	ticks := func(i int) time.Duration {
+		v, _ := strconv.ParseFloat(f[i], 64)
+		return time.Duration(v / clockTicks * float64(time.Second))
+	}
+	busy = ticks(1) + ticks(2) + ticks(3) + ticks(6) + ticks(7)
+	return busy, ticks(8), true
 }
 
 func (p *cpuProbe) procs(pids []int) time.Duration {

@@ -3,7 +3,7 @@
 // with TLS, the docker CLI), in one invocation, and checks the figures
 // against the targets of issue 5. See bench/README.md.
 //
-//	go run ./bench            # full run, about 4 minutes
+//	go run ./bench            # full run, 2.5 to 4 minutes
 //	go run ./bench -quick     # smoke run
 //	go run ./bench -json      # machine-readable report on stdout
 package main
@@ -55,6 +55,7 @@ type options struct {
 	quick       bool
 	json        bool
 	jsonFile    string
+	render      string
 	only        string
 	concurrency int
 	binary      string
@@ -101,6 +102,7 @@ func parseOptions(args []string) (options, error) {
 	fs.BoolVar(&o.quick, "quick", false, "short smoke run: 1 run, no 1 GiB output, 2 concurrent jobs")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON on stdout (progress stays on stderr)")
 	fs.StringVar(&o.jsonFile, "json-file", "", "also write the JSON report to this file")
+	fs.StringVar(&o.render, "render", "", "print the tables of a saved JSON report (from -json or -json-file) and exit; measures nothing")
 	fs.StringVar(&o.only, "only", "", "comma-separated sections to run ("+strings.Join(allSections, ",")+"); default all")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "light jobs run at once in the concurrency section")
 	fs.StringVar(&o.binary, "binary", "", "use this dind-executor binary instead of building ./cmd/dind-executor")
@@ -127,6 +129,9 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if opts.render != "" {
+		return render(opts.render, os.Stdout)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -140,7 +145,11 @@ func run(args []string) error {
 	defer os.RemoveAll(b.work)
 	defer b.api.Close()
 	// Whatever happens, nothing of this invocation stays on the Engine.
-	defer func() { _, _ = b.sweep() }()
+	defer func() {
+		if _, _, failed := b.sweep(); len(failed) > 0 {
+			fmt.Fprintf(os.Stderr, "bench: WARNING: could not remove: %s\n", strings.Join(failed, "; "))
+		}
+	}()
 	b.events = startEventLog(ctx, b.api)
 	defer b.events.close()
 
@@ -160,10 +169,13 @@ func run(args []string) error {
 		}
 	}
 	b.progress("done")
-	left, other := b.sweep()
+	left, other, failed := b.sweep()
 	b.report.Leftovers = left
 	if len(other) > 0 {
 		b.report.Notes = append(b.report.Notes, fmt.Sprintf("removed at the end, as expected: %s", strings.Join(other, ", ")))
+	}
+	if len(failed) > 0 {
+		b.report.Notes = append(b.report.Notes, fmt.Sprintf("WARNING: could not remove (remove them by hand): %s", strings.Join(failed, "; ")))
 	}
 	b.report.Machine.LoadEnd = loadAvg()
 
@@ -351,17 +363,16 @@ func readTrim(path string) string {
 }
 
 // sweep removes every object of this invocation still on the Engine: the
-// product's (by the bench's project id, this invocation's tag) and the
-// baseline's (by the bench label). It returns what it removed that a
-// sandbox's cleanup should have removed (objects carrying a sandbox id), and
-// the rest (the project's cache volume, which outlives jobs by design, and
-// anything of the bench's own).
-func (b *bencher) sweep() (sandboxLeft, other []string) {
+// product's (managed objects whose project path is one of this
+// invocation's) and the baseline's (by the bench label). It returns what it
+// removed that a sandbox's cleanup should have removed (objects carrying a
+// sandbox id), the rest (the project's cache and layer volumes, which
+// outlive jobs by design), and what it could not remove after a few tries
+// (an object another process still uses, say), with the Engine's error.
+func (b *bencher) sweep() (sandboxLeft, other, failed []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	tag := strconv.FormatInt(b.runTag, 10)
-	// Product objects are listed by the managed label and kept when their
-	// project path is one of this invocation's; the baseline's by its label.
 	filters := []client.Filters{
 		client.Filters{}.Add("label", executor.LabelManaged+"=true"),
 		client.Filters{}.Add("label", benchLabel+"="+tag),
@@ -374,39 +385,58 @@ func (b *bencher) sweep() (sandboxLeft, other []string) {
 		}
 		other = append(other, kind+" "+name)
 	}
-	for _, f := range filters {
-		if cs, err := b.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f}); err == nil {
-			for _, c := range cs.Items {
-				if !mine(c.Labels) {
-					continue
-				}
-				if _, err := b.api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err == nil {
-					note("container", strings.TrimPrefix(strings.Join(c.Names, ","), "/"), c.Labels)
+	for attempt := range 3 {
+		if attempt > 0 {
+			time.Sleep(time.Second)
+		}
+		failed = nil
+		fail := func(kind, name string, err error) {
+			failed = append(failed, fmt.Sprintf("%s %s (%v)", kind, name, err))
+		}
+		for _, f := range filters {
+			if cs, err := b.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f}); err == nil {
+				for _, c := range cs.Items {
+					if !mine(c.Labels) {
+						continue
+					}
+					name := strings.TrimPrefix(strings.Join(c.Names, ","), "/")
+					if _, err := b.api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+						fail("container", name, err)
+						continue
+					}
+					note("container", name, c.Labels)
 				}
 			}
-		}
-		if vs, err := b.api.VolumeList(ctx, client.VolumeListOptions{Filters: f}); err == nil {
-			for _, v := range vs.Items {
-				if !mine(v.Labels) {
-					continue
-				}
-				if _, err := b.api.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err == nil {
+			if vs, err := b.api.VolumeList(ctx, client.VolumeListOptions{Filters: f}); err == nil {
+				for _, v := range vs.Items {
+					if !mine(v.Labels) {
+						continue
+					}
+					if _, err := b.api.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil {
+						fail("volume", v.Name, err)
+						continue
+					}
 					note("volume", v.Name, v.Labels)
 				}
 			}
-		}
-		if ns, err := b.api.NetworkList(ctx, client.NetworkListOptions{Filters: f}); err == nil {
-			for _, n := range ns.Items {
-				if !mine(n.Labels) {
-					continue
-				}
-				if _, err := b.api.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err == nil {
+			if ns, err := b.api.NetworkList(ctx, client.NetworkListOptions{Filters: f}); err == nil {
+				for _, n := range ns.Items {
+					if !mine(n.Labels) {
+						continue
+					}
+					if _, err := b.api.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
+						fail("network", n.Name, err)
+						continue
+					}
 					note("network", n.Name, n.Labels)
 				}
 			}
 		}
+		if len(failed) == 0 {
+			break
+		}
 	}
-	return sandboxLeft, other
+	return sandboxLeft, other, failed
 }
 
 // loadAvg is the 1-minute load average: other work on the host skews every

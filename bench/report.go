@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -121,6 +123,9 @@ func format(v float64, unit string) string {
 	}
 	switch unit {
 	case "s":
+		if v < 1 {
+			return fmt.Sprintf("%.3f s", v)
+		}
 		return fmt.Sprintf("%.2f s", v)
 	case "ms":
 		if v >= 100 {
@@ -213,7 +218,8 @@ func (rep *Report) writeText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nruns: %d%s; each cell is median [min–max] over n samples; ratio = dind-executor ÷ baseline (or ÷ quoted reference)\n\n", rep.Runs, mode)
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tfigure\tn\tdind-executor\tbaseline\tratio\ttarget\tstatus")
 	section := ""
 	for _, r := range rep.Rows {
@@ -246,6 +252,9 @@ func (rep *Report) writeText(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sec, r.Name, n, formatStat(r.Product, r.Unit), base, r.ratioText(), r.Target, r.status())
 	}
 	tw.Flush()
+	for _, line := range strings.Split(strings.TrimRight(table.String(), "\n"), "\n") {
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
 
 	fmt.Fprintln(w, "\nbaselines (measured in this run unless marked):")
 	for _, b := range rep.Baselines {
@@ -318,4 +327,18 @@ func (rep *Report) writeJSON(w io.Writer) error {
 func busy(load string, cpus int) bool {
 	v, err := strconv.ParseFloat(load, 64)
 	return err == nil && v > float64(cpus)
+}
+
+// render prints the tables of a report saved with -json or -json-file.
+func render(path string, w io.Writer) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rep Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return fmt.Errorf("%s is not a bench report: %w", path, err)
+	}
+	rep.writeText(w)
+	return nil
 }

@@ -393,7 +393,9 @@ func addCPU(into map[string][]float64, r hookRun, host cpuSample) {
 	total := (r.UserCPU + r.SysCPU).Seconds()
 	for k, v := range host {
 		into[k] = append(into[k], 100*v.Seconds()/wall)
-		total += v.Seconds()
+		if k != cpuHost && k != cpuSteal {
+			total += v.Seconds()
+		}
 	}
 	into[cpuTotal] = append(into[cpuTotal], 100*total/wall)
 }
@@ -408,25 +410,25 @@ func cpuProfile(size int64, hook, cli map[string][]float64, hookRate, cliRate fl
 		Unit:    "%core",
 		Columns: []string{"run hook", "docker CLI"},
 	}
-	for _, name := range []string{cpuClient, cpuDockerd, cpuShim, cpuContainer, cpuContainerd, cpuTotal} {
+	for _, name := range []string{cpuClient, cpuDockerd, cpuShim, cpuContainer, cpuContainerd, cpuTotal, cpuHost, cpuSteal} {
 		if len(hook[name]) == 0 {
 			continue
 		}
 		p.Parts = append(p.Parts, Part{Name: name, Values: []float64{medianOf(hook[name]), medianOf(cli[name])}, N: len(hook[name])})
 	}
-	cores := runtime.NumCPU()
-	total := medianOf(hook[cpuTotal])
+	cores := float64(100 * runtime.NumCPU())
+	total, host := medianOf(hook[cpuTotal]), medianOf(hook[cpuHost])
 	p.Reading = fmt.Sprintf("The stream goes bash → pipe → containerd-shim → FIFO → dockerd → HTTP → client; every hop copies it once. "+
-		"With the hook, these processes use %.0f%% of one core (the host has %d cores, %.0f%% in all), the hook itself %.0f%%. "+
-		"The docker CLI on the same path gets %.0f MB/s to the hook's %.0f MB/s. ",
-		total, cores, float64(100*cores), medianOf(hook[cpuClient]), cliRate, hookRate)
+		"With the hook, these processes use %.0f%% of one core, the hook itself %.0f%%; the docker CLI on the same path gets %.0f MB/s to the hook's %.0f MB/s. "+
+		"The whole host was busy %.0f%% of its %.0f%%. ",
+		total, medianOf(hook[cpuClient]), cliRate, hookRate, host, cores)
 	switch {
-	case total >= 0.85*float64(100*cores):
-		p.Reading += "The host's CPUs are saturated by the copy chain: the rate is bound by CPU, mostly outside the hook."
+	case host >= 0.9*cores && total < 0.75*host:
+		p.Reading += "The CPUs were saturated, largely by other work on the host: the stream got what was left. On an idle host the same chain runs faster; the hook's own share stays small."
+	case host >= 0.9*cores:
+		p.Reading += "The CPUs were saturated by the copy chain itself: the rate is bound by CPU, mostly outside the hook (dockerd and the shim copy every byte once more)."
 	default:
-		p.Reading += "Neither the hook nor the host's CPUs are saturated: the rate is bound by the hand-offs along the Engine's stream path " +
-			"(shim and dockerd each copy it through a pipe or FIFO in small chunks), which the hook cannot change; other load on the host adds to it. " +
-			"dockerd's figure includes whatever else the Engine served meanwhile."
+		p.Reading += "The CPUs were not saturated: the rate is bound by the hand-offs along the Engine's stream path (each hop waits for the previous one), which the hook cannot change."
 	}
 	return p
 }
