@@ -44,19 +44,35 @@ func attach(networkName string, aliases ...string) *network.NetworkingConfig {
 	}}
 }
 
-// nestedCgroupParent wraps the dind image's entrypoint for the
-// capabilities profile: there /sys/fs/cgroup is the host's, and on cgroup
-// v1 the inner dockerd would put the job's containers in host cgroups
-// beside the daemon container, outside the sandbox's limits. It tells the
-// inner dockerd to nest them under the daemon container's own cgroup. On
-// cgroup v2 (no memory line) the entrypoint's own nesting applies.
-const nestedCgroupParent = `parent=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup | head -n 1)
-if [ -n "$parent" ] && [ "$parent" != "/" ]; then set -- "$@" --cgroup-parent="$parent/inner"; fi
+// daemonWrapper runs in front of the dind image's own entrypoint (which
+// still does all the rest: certificates, flags, cgroup setup) and adds two
+// things to the dockerd command line:
+//
+//   - containerd is started first and dockerd pointed at it: dockerd then
+//     skips the wait for the containerd it would launch itself, about a
+//     second of its ~1.5 s start here. Only as root: rootless images start
+//     their own daemons inside rootlesskit.
+//   - with the capabilities profile (nestCgroups), /sys/fs/cgroup is the
+//     host's, and on cgroup v1 the inner dockerd would put the job's
+//     containers in host cgroups beside the daemon container, outside the
+//     sandbox's limits: it is told to nest them under the daemon
+//     container's own cgroup. On cgroup v2 (no memory line) the
+//     entrypoint's own nesting applies.
+const daemonWrapper = `if [ "$NEST_CGROUPS" = 1 ]; then
+  parent=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup | head -n 1)
+  if [ -n "$parent" ] && [ "$parent" != "/" ]; then set -- "$@" --cgroup-parent="$parent/inner"; fi
+fi
+if [ "$(id -u)" = 0 ] && command -v containerd >/dev/null 2>&1; then
+  sock=/var/run/docker/containerd/containerd.sock
+  mkdir -p /var/lib/docker/containerd/daemon /var/run/docker/containerd
+  containerd --log-level warn --root /var/lib/docker/containerd/daemon --state /var/run/docker/containerd/daemon --address "$sock" &
+  set -- "$@" --containerd="$sock"
+fi
 exec "$@"`
 
-// daemonContainer runs the dind image with its own entrypoint (imageEntrypoint,
-// read from the image); certificates are copied in before start, so the
-// entrypoint only has to use them.
+// daemonContainer runs the dind image's own entrypoint (imageEntrypoint,
+// read from the image) behind daemonWrapper; certificates are copied in
+// before start, so the entrypoint only has to use them.
 func daemonContainer(s Spec, networkName string, mtu int, dataRoot string, imageEntrypoint []string) containerSpec {
 	id := s.Identity
 	host := &container.HostConfig{
@@ -79,8 +95,12 @@ func daemonContainer(s Spec, networkName string, mtu int, dataRoot string, image
 		host.Privileged = true
 	}
 	var entrypoint []string
-	if s.DaemonSecurity == SecurityCapabilities && len(imageEntrypoint) > 0 {
-		entrypoint = append([]string{"sh", "-c", nestedCgroupParent, "sh"}, imageEntrypoint...)
+	if len(imageEntrypoint) > 0 {
+		entrypoint = append([]string{"sh", "-c", daemonWrapper, "sh"}, imageEntrypoint...)
+	}
+	nest := "0"
+	if s.DaemonSecurity == SecurityCapabilities {
+		nest = "1"
 	}
 	return containerSpec{
 		name:     id.Name(RoleDaemon),
@@ -90,7 +110,7 @@ func daemonContainer(s Spec, networkName string, mtu int, dataRoot string, image
 			Image:      s.DaemonImage.Name,
 			Entrypoint: entrypoint,
 			Hostname:   "docker",
-			Env:        []string{"DOCKER_TLS_CERTDIR=" + CertDir},
+			Env:        []string{"DOCKER_TLS_CERTDIR=" + CertDir, "NEST_CGROUPS=" + nest},
 			Cmd:        []string{"--mtu=" + strconv.Itoa(mtu)},
 			Labels:     id.Labels(RoleDaemon),
 		},

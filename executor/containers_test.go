@@ -56,14 +56,15 @@ func TestDaemonContainerSecurityProfiles(t *testing.T) {
 			if !slices.Equal(c.config.Cmd, []string{"--mtu=1450"}) {
 				t.Errorf("cmd = %v, want the MTU flag only (the image's entrypoint adds the rest)", c.config.Cmd)
 			}
-			// The image's own entrypoint always runs last; the capabilities
-			// profile only wraps it to nest the job's cgroups.
+			// The image's own entrypoint always runs, behind the wrapper;
+			// only the capabilities profile nests the job's cgroups.
 			ep := c.config.Entrypoint
-			switch {
-			case tc.security == SecurityPrivileged && ep != nil:
-				t.Errorf("entrypoint overridden to %v: the image's own must run", ep)
-			case tc.security == SecurityCapabilities && (len(ep) < 5 || ep[len(ep)-1] != "dockerd-entrypoint.sh" || !strings.Contains(ep[2], "--cgroup-parent")):
-				t.Errorf("entrypoint %q does not wrap the image's own with the nested cgroup parent", ep)
+			if len(ep) != 5 || ep[4] != "dockerd-entrypoint.sh" || !strings.Contains(ep[2], "--containerd=") {
+				t.Errorf("entrypoint %q does not run the image's own behind the wrapper", ep)
+			}
+			wantNest := map[DaemonSecurity]string{SecurityPrivileged: "NEST_CGROUPS=0", SecurityCapabilities: "NEST_CGROUPS=1"}[tc.security]
+			if !slices.Contains(c.config.Env, wantNest) {
+				t.Errorf("env %v lacks %s", c.config.Env, wantNest)
 			}
 			if !slices.Equal(c.networking.EndpointsConfig["net"].Aliases, []string{"docker"}) {
 				t.Errorf("daemon is not reachable as docker on the job network")
