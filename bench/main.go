@@ -48,7 +48,7 @@ const (
 )
 
 // sections, in run order.
-var allSections = []string{"prepare", "stage", "output", "cleanup", "job", "seed", "concurrent"}
+var allSections = []string{"prepare", "pool", "stage", "output", "cleanup", "job", "seed", "concurrent"}
 
 type options struct {
 	runs        int
@@ -159,6 +159,7 @@ func run(args []string) error {
 		run  func(context.Context) error
 	}{
 		{"hooks", b.hookSections},
+		{"pool", b.poolSection},
 		{"job", b.lightJobSection},
 		{"seed", b.seedSection},
 		{"concurrent", b.concurrentSection},

@@ -319,6 +319,18 @@ func (rep *Report) writeText(w io.Writer) {
 
 func (rep *Report) writeJSON(w io.Writer) error {
 	rep.sort()
+	// JSON has no NaN: a milestone no sample saw is written as 0 with n 0.
+	for i := range rep.Profiles {
+		for j := range rep.Profiles[i].Steps {
+			st := &rep.Profiles[i].Steps[j]
+			if math.IsNaN(st.At) || math.IsNaN(st.Delta) {
+				st.At, st.Delta, st.N = 0, 0, 0
+			}
+		}
+		if math.IsNaN(rep.Profiles[i].Total) {
+			rep.Profiles[i].Total = 0
+		}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rep)

@@ -219,7 +219,7 @@ func readingPrepare(p Profile) string {
 	boot := stepAt(p, msListening) - before
 	return fmt.Sprintf("Of %.0f ms, %.0f ms pass before the daemon container runs (of which %.0f ms in the Engine's container start), "+
 		"%.0f ms from daemon start until dockerd listens (entrypoint %.0f ms; dockerd until containerd is up %.0f ms; "+
-		"dockerd's wait for its managed containerd %.0f ms; networks, iptables and API %.0f ms), "+
+		"dockerd's wait for containerd %.0f ms (NaN: containerd was started ahead of dockerd, so dockerd logs no such wait); networks, iptables and API %.0f ms), "+
 		"and %.0f ms from listening to the first authenticated ping plus the hook's exit.",
 		p.Total, before, stepDelta(p, msDaemonStart), boot, stepDelta(p, msStartingUp), stepDelta(p, msContainerd),
 		stepDelta(p, msLoading), stepDelta(p, msListening), p.Total-stepAt(p, msListening))
