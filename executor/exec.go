@@ -60,6 +60,11 @@ func (e *Engine) Exec(ctx context.Context, id Identity, role Role, script io.Rea
 		if cerrdefs.IsNotFound(err) {
 			return ExecResult{}, fmt.Errorf("%s container %s not found: prepare did not complete, or cleanup already ran: %w", role, name, err)
 		}
+		if cerrdefs.IsConflict(err) {
+			if why := e.exitedAtStart(apiCtx, name, role); why != "" {
+				return ExecResult{}, errors.New(why)
+			}
+		}
 		return ExecResult{}, fmt.Errorf("create exec in %s container %s: %w", role, name, err)
 	}
 	attached, err := e.api.ExecAttach(apiCtx, created.ID, client.ExecAttachOptions{})

@@ -229,40 +229,46 @@ func (e *Engine) dataRoot(ctx context.Context, s Spec, log io.Writer) (string, e
 	return volume, nil
 }
 
-// settleTime is how long a job container must have been running before
-// checkRunning trusts it: an entrypoint that drops its command exits within
-// milliseconds, but the Engine records the exit a moment later.
-const settleTime = 500 * time.Millisecond
-
 // checkRunning catches a job container whose entrypoint did not keep the
-// command it was given running: every stage would fail later, less clearly.
+// command it was given running: every stage would fail later, less
+// clearly. One look, no wait: the Engine can record such an exit late
+// under load, and then the first stage's exec finds it (exitedAtStart).
 func (e *Engine) checkRunning(ctx context.Context, id Identity, roles ...Role) error {
 	for _, role := range roles {
 		name := id.Name(role)
-		for {
-			res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
-			if err != nil {
-				return fmt.Errorf("inspect %s container %s: %w", role, name, err)
-			}
-			st := res.Container.State
-			if st == nil {
-				break
-			}
-			if !st.Running {
-				return fmt.Errorf("%s container %s exited with code %d right after start: its image's entrypoint must run the command it is given "+
-					"(under the docker executor it would fail the same way); set the job's image entrypoint to [\"\"] to bypass it%s",
-					role, name, st.ExitCode, e.logTail(name))
-			}
-			started, perr := time.Parse(time.RFC3339Nano, st.StartedAt)
-			if perr != nil || time.Since(started) >= settleTime {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-			}
+		res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+		if err != nil {
+			return fmt.Errorf("inspect %s container %s: %w", role, name, err)
+		}
+		if st := res.Container.State; st != nil && !st.Running {
+			return fmt.Errorf("%s%s", entrypointDroppedCommand(role, name, st.ExitCode), e.logTail(name))
 		}
 	}
 	return nil
+}
+
+// entrypointExitWindow: a job container that stopped this soon after it
+// started was stopped by no one: its entrypoint never ran the keep-alive
+// command it was given.
+const entrypointExitWindow = 2 * time.Second
+
+func entrypointDroppedCommand(role Role, name string, code int) string {
+	return fmt.Sprintf("%s container %s exited with code %d right after start: its image's entrypoint must run the command it is given "+
+		"(under the docker executor it would fail the same way); set the job's image entrypoint to [\"\"] to bypass it", role, name, code)
+}
+
+// exitedAtStart explains a stopped container that a stage could not even
+// exec into, when it stopped right after it started; "" otherwise.
+func (e *Engine) exitedAtStart(ctx context.Context, name string, role Role) string {
+	res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if err != nil || res.Container.State == nil || res.Container.State.Running {
+		return ""
+	}
+	st := res.Container.State
+	started, err1 := time.Parse(time.RFC3339Nano, st.StartedAt)
+	finished, err2 := time.Parse(time.RFC3339Nano, st.FinishedAt)
+	if err1 != nil || err2 != nil || finished.Sub(started) > entrypointExitWindow {
+		return ""
+	}
+	return entrypointDroppedCommand(role, name, st.ExitCode) + e.logTail(name)
 }
