@@ -47,22 +47,34 @@ func (e *Engine) daemonAddress(ctx context.Context, id Identity) (string, error)
 func (e *Engine) waitReady(ctx context.Context, id Identity, tlsConfig *tls.Config, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	attempts := 0
+	var lastErr error
+	addr := id.Name(RoleDaemon)
+	// notReady is the error once the deadline passed, whatever call it
+	// interrupted: the operator needs the timeout and the daemon's logs.
+	notReady := func() error {
+		return fmt.Errorf("daemon at %s not ready over mutual TLS after %s (%d attempts, last error: %v; raise [sandbox] ready_timeout if the host is slow)%s",
+			addr, timeout, attempts, lastErr, e.daemonLogTail(id))
+	}
 
-	addr, err := e.daemonAddress(ctx, id)
+	ip, err := e.daemonAddress(ctx, id)
 	if err != nil {
+		lastErr = err
+		if ctx.Err() != nil {
+			return notReady()
+		}
 		// An exited container has no address: say why it exited instead.
 		if exited := e.daemonStillRunning(ctx, id); exited != nil {
 			return exited
 		}
 		return fmt.Errorf("%w%s", err, e.daemonLogTail(id))
 	}
+	addr = ip
 	httpClient := &http.Client{
 		Transport: &http.Transport{TLSClientConfig: tlsConfig, DisableKeepAlives: true},
 		Timeout:   readyAttemptLimit,
 	}
 	url := "https://" + addr + "/_ping"
-	attempts := 0
-	var lastErr error
 	for {
 		attempts++
 		lastErr = ping(ctx, httpClient, url)
@@ -71,13 +83,15 @@ func (e *Engine) waitReady(ctx context.Context, id Identity, tlsConfig *tls.Conf
 		}
 		if attempts%10 == 0 {
 			if err := e.daemonStillRunning(ctx, id); err != nil {
+				if ctx.Err() != nil {
+					return notReady()
+				}
 				return err
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("daemon at %s not ready over mutual TLS after %s (%d attempts, last error: %v; raise [sandbox] ready_timeout if the host is slow)%s",
-				addr, timeout, attempts, lastErr, e.daemonLogTail(id))
+			return notReady()
 		case <-time.After(readyPollInterval):
 		}
 	}
