@@ -95,7 +95,7 @@ func (e *Engine) readStamp(ctx context.Context, probeImage, volume string, role 
 	if err != nil {
 		return time.Time{}, err
 	}
-	defer e.api.ContainerRemove(context.WithoutCancel(ctx), created.ID, client.ContainerRemoveOptions{Force: true})
+	defer e.api.ContainerRemove(context.WithoutCancel(ctx), created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if _, err := e.api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		return time.Time{}, err
 	}

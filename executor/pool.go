@@ -146,7 +146,7 @@ func (e *Engine) lockPoolFill(ctx context.Context, p PoolSpec) (func(), error) {
 		if ierr != nil || perr != nil || time.Since(created) < poolFillStale {
 			return nil, nil
 		}
-		_, _ = e.api.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true})
+		_, _ = e.api.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		err = create()
 		if cerrdefs.IsConflict(err) {
 			return nil, nil
@@ -156,7 +156,7 @@ func (e *Engine) lockPoolFill(ctx context.Context, p PoolSpec) (func(), error) {
 		return nil, fmt.Errorf("take the pool's fill lock %s: %w", name, err)
 	}
 	return func() {
-		_, _ = e.api.ContainerRemove(context.WithoutCancel(ctx), name, client.ContainerRemoveOptions{Force: true})
+		_, _ = e.api.ContainerRemove(context.WithoutCancel(ctx), name, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	}, nil
 }
 

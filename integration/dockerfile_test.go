@@ -88,7 +88,7 @@ func goToolchainImage(t *testing.T, api *client.Client) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer api.ContainerRemove(ctx, created.ID, client.ContainerRemoveOptions{Force: true})
+	defer api.ContainerRemove(ctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(tarDir(pw, goroot, "usr/local/go", nil)) }()
@@ -231,7 +231,7 @@ func runContainer(t *testing.T, api *client.Client, image string, cmd []string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer api.ContainerRemove(ctx, created.ID, client.ContainerRemoveOptions{Force: true})
+	defer api.ContainerRemove(ctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if _, err := api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		t.Fatal(err)
 	}

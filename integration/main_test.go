@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"gitlab.com/dind-executor/dind-executor/executor"
 	"gitlab.com/dind-executor/dind-executor/integration/seedjob"
 )
 
@@ -54,7 +55,34 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration: seed repository:", err)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	// The seed project's runner cache outlives its jobs by design; the
+	// suite's own goes with it.
+	if err := removeSeedCaches(); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: remove the seed project's cache volumes:", err)
+	}
+	return code
+}
+
+func removeSeedCaches() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	api, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	vols, err := api.VolumeList(ctx, client.VolumeListOptions{Filters: client.Filters{}.
+		Add("label", executor.LabelProjectPath+"="+seedjob.Job(1, "").ProjectPath)})
+	if err != nil {
+		return err
+	}
+	for _, v := range vols.Items {
+		if _, err := api.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkEngine fails fast, with the fix, when the suite cannot run.

@@ -78,7 +78,7 @@ func smallShellImage(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer api.ContainerRemove(ctx, created.ID, client.ContainerRemoveOptions{Force: true})
+	defer api.ContainerRemove(ctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	busybox, err := api.CopyFromContainer(ctx, created.ID, client.CopyFromContainerOptions{SourcePath: "/bin/busybox"})
 	if err != nil {
 		t.Fatal(err)
