@@ -278,7 +278,7 @@ func (b *bencher) setup(ctx context.Context) error {
 		return err
 	}
 
-	if b.api, err = client.New(client.FromEnv, client.WithAPIVersionNegotiation()); err != nil {
+	if b.api, err = client.New(client.FromEnv); err != nil {
 		return err
 	}
 	ver, err := b.api.ServerVersion(ctx, client.ServerVersionOptions{})

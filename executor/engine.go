@@ -18,7 +18,7 @@ type Engine struct {
 // one DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH or the local socket
 // name. The API version is negotiated down to what the Engine speaks.
 func Connect(host string, log logrus.FieldLogger) (*Engine, error) {
-	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	opts := []client.Opt{client.FromEnv}
 	if host != "" {
 		opts = append(opts, client.WithHost(host))
 	}

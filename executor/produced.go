@@ -112,7 +112,7 @@ func (e *Engine) innerClient(ctx context.Context, id Identity) (*client.Client, 
 		return nil, fmt.Errorf("the job's client certificate in %s: %w", id.Name(RoleBuild), err)
 	}
 	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig, DisableKeepAlives: true}}
-	inner, err := client.New(client.WithHost("tcp://"+addr), client.WithHTTPClient(httpClient), client.WithAPIVersionNegotiation())
+	inner, err := client.New(client.WithHost("tcp://"+addr), client.WithHTTPClient(httpClient))
 	if err != nil {
 		return nil, fmt.Errorf("client for the job's daemon at %s: %w", addr, err)
 	}

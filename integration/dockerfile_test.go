@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -77,10 +76,11 @@ func TestRunnerImageDockerfile(t *testing.T) {
 func goToolchainImage(t *testing.T, api *client.Client) string {
 	t.Helper()
 	ctx := context.Background()
-	goroot := runtime.GOROOT()
-	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
-		goroot = strings.TrimSpace(string(out))
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
 	}
+	goroot := strings.TrimSpace(string(out))
 	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config:     &container.Config{Image: seedjob.JobImage, Cmd: []string{"true"}},
 		HostConfig: &container.HostConfig{NetworkMode: "none"},

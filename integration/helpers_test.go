@@ -63,7 +63,7 @@ func runJob(t *testing.T, e *runner.Emulator, job runner.Job, opts ...runner.Run
 
 func dockerAPI(t *testing.T) *client.Client {
 	t.Helper()
-	api, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	api, err := client.New(client.FromEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -137,7 +137,7 @@ func (p *privateEngine) restart(t *testing.T) {
 
 func (p *privateEngine) api(t *testing.T) *client.Client {
 	t.Helper()
-	api, err := client.New(client.WithHost(p.host), client.WithAPIVersionNegotiation())
+	api, err := client.New(client.WithHost(p.host))
 	if err != nil {
 		t.Fatal(err)
 	}
