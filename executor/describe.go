@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -9,12 +8,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"path"
 	"strconv"
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"gitlab.com/dind-executor/dind-executor/executor/containerfs"
 )
 
 // Description is a prepared sandbox as the Engine reports it: the rights,
@@ -129,35 +128,7 @@ func (e *Engine) jobCA(ctx context.Context, id Identity) (CertInfo, error) {
 	return CertInfo{Fingerprint: hex.EncodeToString(sum[:]), NotBefore: cert.NotBefore, NotAfter: cert.NotAfter}, nil
 }
 
-// maxReadFile bounds what readFiles keeps of one file: certificates and
-// keys are a few hundred bytes, whatever a job put there instead.
-const maxReadFile = 64 << 10
-
-// readFiles copies a file, or the regular files of a directory, out of a
-// container through the Engine API into memory, keyed by base name.
+// readFiles reads a file or directory of a container into memory.
 func (e *Engine) readFiles(ctx context.Context, container, source string) (map[string][]byte, error) {
-	res, err := e.api.CopyFromContainer(ctx, container, client.CopyFromContainerOptions{SourcePath: source})
-	if err != nil {
-		return nil, fmt.Errorf("read %s from %s: %w", source, container, err)
-	}
-	defer res.Content.Close()
-	files := map[string][]byte{}
-	tr := tar.NewReader(res.Content)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return files, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s from %s: %w", source, container, err)
-		}
-		if h.Typeflag != tar.TypeReg {
-			continue
-		}
-		data, err := io.ReadAll(io.LimitReader(tr, maxReadFile))
-		if err != nil {
-			return nil, fmt.Errorf("read %s from %s: %w", h.Name, container, err)
-		}
-		files[path.Base(h.Name)] = data
-	}
+	return containerfs.ReadFiles(ctx, e.api, container, source)
 }

@@ -4,13 +4,13 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
 
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
 
+	"gitlab.com/dind-executor/dind-executor/executor/innerdaemon"
 	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
 )
 
@@ -111,12 +111,7 @@ func (e *Engine) innerClient(ctx context.Context, id Identity) (*client.Client, 
 	if err != nil {
 		return nil, fmt.Errorf("the job's client certificate in %s: %w", id.Name(RoleBuild), err)
 	}
-	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig, DisableKeepAlives: true}}
-	inner, err := client.New(client.WithHost("tcp://"+addr), client.WithHTTPClient(httpClient))
-	if err != nil {
-		return nil, fmt.Errorf("client for the job's daemon at %s: %w", addr, err)
-	}
-	return inner, nil
+	return innerdaemon.Client(addr, tlsConfig)
 }
 
 // withoutNone drops the "<none>:<none>" placeholders older Engines list.

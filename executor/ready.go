@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
+	"gitlab.com/dind-executor/dind-executor/executor/innerdaemon"
 )
 
 const (
@@ -70,14 +70,10 @@ func (e *Engine) waitReady(ctx context.Context, id Identity, tlsConfig *tls.Conf
 		return fmt.Errorf("%w%s", err, e.daemonLogTail(id))
 	}
 	addr = ip
-	httpClient := &http.Client{
-		Transport: &http.Transport{TLSClientConfig: tlsConfig, DisableKeepAlives: true},
-		Timeout:   readyAttemptLimit,
-	}
-	url := "https://" + addr + "/_ping"
+	httpClient := innerdaemon.HTTPClient(tlsConfig, readyAttemptLimit)
 	for {
 		attempts++
-		lastErr = ping(ctx, httpClient, url)
+		lastErr = innerdaemon.Ping(ctx, httpClient, addr)
 		if lastErr == nil {
 			return nil
 		}
@@ -95,23 +91,6 @@ func (e *Engine) waitReady(ctx context.Context, id Identity, tlsConfig *tls.Conf
 		case <-time.After(readyPollInterval):
 		}
 	}
-}
-
-func ping(ctx context.Context, c *http.Client, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/_ping answered %d: %s", resp.StatusCode, bytes.TrimSpace(body))
-	}
-	return nil
 }
 
 func (e *Engine) daemonStillRunning(ctx context.Context, id Identity) error {
