@@ -1,23 +1,20 @@
 package executor
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
 // Project cache volumes (the runner's cache at cache_dir, and the layer
-// cache) outlive the jobs that use them. Each teardown stamps the time it
-// last used one in a file at the volume's root, so gc can tell which ones
-// no job has used for a while.
-
-const cacheStampFile = ".dind-executor-last-used"
+// cache) outlive the jobs that use them. Each teardown records when it last
+// used one on a marker container named after the volume, so gc can tell
+// which ones no job has used for a while. Nothing is written into the
+// volume: its files are the job's.
 
 // CacheVolume is a project's cache volume.
 type CacheVolume struct {
@@ -25,31 +22,47 @@ type CacheVolume struct {
 	Role        Role // RoleCache or RoleLayers
 	ProjectID   int64
 	ProjectPath string
-	LastUsed    time.Time // the last teardown's stamp, else the volume's creation
+	LastUsed    time.Time // the last teardown's record, else the volume's creation
 	InUse       bool      // a container (of a running job) mounts it
 }
 
-// stampRunnerCache records, from inside the helper container, that the
-// project's runner cache was used now. Best effort: a missing helper means
-// the job never ran a stage.
-func (e *Engine) stampRunnerCache(ctx context.Context, sandboxID string) {
-	helper := Identity{SandboxID: sandboxID}.Name(RoleHelper)
-	res, err := e.api.ContainerInspect(ctx, helper, client.ContainerInspectOptions{})
-	if err != nil || res.Container.State == nil || !res.Container.State.Running {
+func lastUseMarkerName(volume string) string { return volume + "-last-use" }
+
+// stampCacheUse records that the sandbox's job used its project's cache
+// volumes now. Best effort: a missing helper means the job never ran a
+// stage.
+func (e *docker) stampCacheUse(ctx context.Context, id SandboxID) {
+	res, err := e.api.ContainerInspect(ctx, id.Name(RoleHelper), client.ContainerInspectOptions{})
+	if err != nil || res.Container.Config == nil {
 		return
 	}
 	for _, m := range res.Container.Mounts {
 		if strings.HasPrefix(m.Name, "dind-cache-") {
-			var out bytes.Buffer
-			_ = e.execDetached(ctx, helper, []string{"sh", "-c", `date +%s > "$1/` + cacheStampFile + `"`, "stamp", m.Destination}, &out)
+			e.stampVolumeUse(ctx, m.Name, res.Container.Image, res.Container.Config.Labels)
 		}
 	}
 }
 
-// CacheVolumes lists the project cache volumes (of one project when
-// projectID is not 0) with when they were last used; probeImage is any
-// local image with cat, used to read the stamps.
-func (e *Engine) CacheVolumes(ctx context.Context, probeImage string, projectID int64) ([]CacheVolume, error) {
+// stampVolumeUse replaces the volume's last-use marker; image is any local
+// image (the marker never runs) and owner the labels of the sandbox
+// container that used it, for the project it belongs to.
+func (e *docker) stampVolumeUse(ctx context.Context, volume, image string, owner map[string]string) {
+	err := e.replaceMarker(ctx, marker{name: lastUseMarkerName(volume), image: image, labels: map[string]string{
+		LabelManaged:     "true",
+		LabelRole:        string(RoleLastUse),
+		LabelVolume:      volume,
+		LabelLastUsed:    strconv.FormatInt(time.Now().Unix(), 10),
+		LabelProjectID:   owner[LabelProjectID],
+		LabelProjectPath: owner[LabelProjectPath],
+	}})
+	if err != nil {
+		e.log.WithError(err).WithField("volume", volume).Warn("record the cache volume's last use")
+	}
+}
+
+// cacheVolumes lists the project cache volumes (of one project when
+// projectID is not 0) with when they were last used.
+func (e *docker) cacheVolumes(ctx context.Context, projectID int64) ([]CacheVolume, error) {
 	filter := client.Filters{}.Add("label", LabelProjectKey)
 	if projectID != 0 {
 		filter = filter.Add("label", LabelProjectID+"="+strconv.FormatInt(projectID, 10))
@@ -57,6 +70,10 @@ func (e *Engine) CacheVolumes(ctx context.Context, probeImage string, projectID 
 	res, err := e.api.VolumeList(ctx, client.VolumeListOptions{Filters: filter})
 	if err != nil {
 		return nil, fmt.Errorf("list cache volumes: %w", err)
+	}
+	lastUse, err := e.lastUses(ctx)
+	if err != nil {
+		return nil, err
 	}
 	var out []CacheVolume
 	for _, v := range res.Items {
@@ -67,64 +84,41 @@ func (e *Engine) CacheVolumes(ctx context.Context, probeImage string, projectID 
 		cv := CacheVolume{Name: v.Name, Role: role, ProjectPath: v.Labels[LabelProjectPath]}
 		cv.ProjectID, _ = strconv.ParseInt(v.Labels[LabelProjectID], 10, 64)
 		cv.LastUsed, _ = time.Parse(time.RFC3339, v.CreatedAt)
+		if t, ok := lastUse[v.Name]; ok && t.After(cv.LastUsed) {
+			cv.LastUsed = t
+		}
 		users, err := e.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("volume", v.Name)})
 		if err != nil {
 			return nil, fmt.Errorf("containers using volume %s: %w", v.Name, err)
 		}
 		cv.InUse = len(users.Items) > 0
-		if !cv.InUse {
-			if stamp, err := e.readStamp(ctx, probeImage, v.Name, role); err == nil {
-				cv.LastUsed = stamp
-			}
-		}
 		out = append(out, cv)
 	}
 	return out, nil
 }
 
-// readStamp reads a volume's last-use stamp with a short-lived container.
-func (e *Engine) readStamp(ctx context.Context, probeImage, volume string, role Role) (time.Time, error) {
-	file := "/v/" + cacheStampFile
-	if role == RoleLayers {
-		file = "/v/" + strings.TrimPrefix(layerStampFile, "/var/lib/docker/")
-	}
-	created, err := e.api.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config:     &container.Config{Image: probeImage, Entrypoint: []string{"cat", file}, Labels: map[string]string{LabelManaged: "true", LabelRole: "cache-probe"}},
-		HostConfig: &container.HostConfig{Binds: []string{volume + ":/v:ro"}, NetworkMode: "none"},
-	})
+// lastUses reads every last-use marker: volume name -> time.
+func (e *docker) lastUses(ctx context.Context) (map[string]time.Time, error) {
+	res, err := e.api.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: client.Filters{}.Add("label", LabelRole+"="+string(RoleLastUse))})
 	if err != nil {
-		return time.Time{}, err
+		return nil, fmt.Errorf("list cache last-use markers: %w", err)
 	}
-	defer e.api.ContainerRemove(context.WithoutCancel(ctx), created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if _, err := e.api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
-		return time.Time{}, err
+	out := map[string]time.Time{}
+	for _, c := range res.Items {
+		if secs, err := strconv.ParseInt(c.Labels[LabelLastUsed], 10, 64); err == nil {
+			out[c.Labels[LabelVolume]] = time.Unix(secs, 0)
+		}
 	}
-	wait := e.api.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{})
-	select {
-	case err := <-wait.Error:
-		return time.Time{}, err
-	case <-wait.Result:
-	}
-	logs, err := e.api.ContainerLogs(ctx, created.ID, client.ContainerLogsOptions{ShowStdout: true})
-	if err != nil {
-		return time.Time{}, err
-	}
-	defer logs.Close()
-	var buf bytes.Buffer
-	if _, err := stdcopyBoth(&buf, logs); err != nil {
-		return time.Time{}, err
-	}
-	secs, err := strconv.ParseInt(strings.TrimSpace(buf.String()), 10, 64)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("stamp of %s: %q", volume, buf.String())
-	}
-	return time.Unix(secs, 0), nil
+	return out, nil
 }
 
-// RemoveCacheVolume removes a project cache volume no container uses.
-func (e *Engine) RemoveCacheVolume(ctx context.Context, name string) error {
+// removeCacheVolume removes a project cache volume no container uses, and
+// its last-use marker.
+func (e *docker) removeCacheVolume(ctx context.Context, name string) error {
 	if _, err := e.api.VolumeRemove(ctx, name, client.VolumeRemoveOptions{}); err != nil {
 		return fmt.Errorf("remove cache volume %s: %w", name, err)
 	}
+	e.removeMarker(ctx, lastUseMarkerName(name))
 	return nil
 }

@@ -31,9 +31,7 @@ func daemonCertFiles(b *tlsca.Bundle) []certFile {
 
 // clientCertFiles is what the docker CLI reads from DOCKER_CERT_PATH; the
 // key is readable by its owner only.
-func clientCertFiles(b *tlsca.Bundle) []certFile { return clientCertFilesOf(b.CACert, b.Client) }
-
-func clientCertFilesOf(caPEM []byte, client tlsca.PEMPair) []certFile {
+func clientCertFiles(caPEM []byte, client tlsca.PEMPair) []certFile {
 	return []certFile{
 		{ClientCertDir + "/ca.pem", caPEM, 0o644},
 		{ClientCertDir + "/cert.pem", client.Cert, 0o644},

@@ -73,14 +73,14 @@ exec "$@"`
 // daemonContainer runs the dind image's own entrypoint (imageEntrypoint,
 // read from the image) behind daemonWrapper; certificates are copied in
 // before start, so the entrypoint only has to use them.
-func daemonContainer(s Spec, networkName string, mtu int, dataRoot string, imageEntrypoint []string) containerSpec {
+func daemonContainer(s plan, networkName string, mtu int, dataRoot string, imageEntrypoint []string) containerSpec {
 	id := s.Identity
 	host := &container.HostConfig{
 		NetworkMode: container.NetworkMode(networkName),
 		Binds:       []string{dataRoot + ":/var/lib/docker"},
 		Resources:   resources(s.Limits),
 	}
-	switch s.DaemonSecurity {
+	switch s.Daemon.Security {
 	case SecurityCapabilities:
 		host.CapAdd = []string{"ALL"}
 		host.CapDrop = []string{"SYS_RESOURCE"}
@@ -99,15 +99,15 @@ func daemonContainer(s Spec, networkName string, mtu int, dataRoot string, image
 		entrypoint = append([]string{"sh", "-c", daemonWrapper, "sh"}, imageEntrypoint...)
 	}
 	nest := "0"
-	if s.DaemonSecurity == SecurityCapabilities {
+	if s.Daemon.Security == SecurityCapabilities {
 		nest = "1"
 	}
 	return containerSpec{
 		name:     id.Name(RoleDaemon),
 		role:     RoleDaemon,
-		platform: s.DaemonImage.Platform,
+		platform: s.Daemon.Image.Platform,
 		config: &container.Config{
-			Image:      s.DaemonImage.Name,
+			Image:      s.Daemon.Image.Name,
 			Entrypoint: entrypoint,
 			Hostname:   "docker",
 			Env:        []string{"DOCKER_TLS_CERTDIR=" + CertDir, "NEST_CGROUPS=" + nest},
@@ -121,7 +121,7 @@ func daemonContainer(s Spec, networkName string, mtu int, dataRoot string, image
 
 // jobMounts are shared by the build and helper containers, at the same
 // absolute paths, because the runner's scripts use host-computed paths.
-func jobMounts(s Spec) []string {
+func jobMounts(s plan) []string {
 	binds := []string{
 		s.Identity.Name(RoleBuilds) + ":" + s.BuildsDir,
 		s.Identity.CacheVolume() + ":" + s.CacheDir,
@@ -133,7 +133,7 @@ func jobMounts(s Spec) []string {
 // and pointed at the sandbox daemon with the client certificate. The
 // image's entrypoint (or the job's) wraps the keep-alive command, as it
 // wraps the shell under the docker executor.
-func buildContainer(s Spec, networkName string) containerSpec {
+func buildContainer(s plan, networkName string) containerSpec {
 	c := jobContainer(s, networkName, RoleBuild, s.BuildImage, []string{
 		"DOCKER_HOST=" + DaemonHostInJob,
 		"DOCKER_TLS_VERIFY=1",
@@ -147,7 +147,7 @@ func buildContainer(s Spec, networkName string) containerSpec {
 }
 
 // helperContainer runs git, cache and artifact stages with the runner helper.
-func helperContainer(s Spec, networkName string) containerSpec {
+func helperContainer(s plan, networkName string) containerSpec {
 	c := jobContainer(s, networkName, RoleHelper, s.HelperImage, nil)
 	c.config.Entrypoint = []string{"sh", "-c", helperKeepAlive}
 	return c
@@ -155,7 +155,7 @@ func helperContainer(s Spec, networkName string) containerSpec {
 
 // jobContainer is what the build and helper containers share: the job
 // network, the builds and cache volumes, the limits, and no extra rights.
-func jobContainer(s Spec, networkName string, role Role, image ImageRef, env []string) containerSpec {
+func jobContainer(s plan, networkName string, role Role, image ImageRef, env []string) containerSpec {
 	id := s.Identity
 	return containerSpec{
 		name:     id.Name(role),
@@ -176,19 +176,19 @@ func jobContainer(s Spec, networkName string, role Role, image ImageRef, env []s
 }
 
 // serviceName is the i-th service container's name.
-func serviceName(id Identity, i int) string {
+func serviceName(id SandboxID, i int) string {
 	return id.Name(RoleService) + "-" + strconv.Itoa(i)
 }
 
 // serviceContainer runs one job service on the job network under its
 // aliases, unprivileged, with the sandbox's limits and no job volumes.
-func serviceContainer(s Spec, networkName string, i int) containerSpec {
+func serviceContainer(s plan, networkName string, i int) containerSpec {
 	id := s.Identity
 	svc := s.Services[i]
 	labels := id.Labels(RoleService)
 	labels[LabelService] = svc.Image.Name
 	return containerSpec{
-		name:     serviceName(id, i),
+		name:     serviceName(id.SandboxID, i),
 		role:     RoleService,
 		platform: svc.Image.Platform,
 		config: &container.Config{

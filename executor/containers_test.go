@@ -12,17 +12,20 @@ import (
 	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
 )
 
-func testSpec() Spec {
-	return Spec{
-		Identity:       Identity{SandboxID: "0123456789abcdef", JobID: 7, ProjectID: 42, PipelineID: 900, ProjectPath: "g/a"},
-		DaemonImage:    ImageRef{Name: "dind:test"},
-		BuildImage:     ImageRef{Name: "job:test"},
-		HelperImage:    ImageRef{Name: "helper:test"},
-		DaemonSecurity: SecurityPrivileged,
-		BuildsDir:      "/builds",
-		CacheDir:       "/cache",
-		ExtraBinds:     []string{"/srv/git:/srv/git:ro"},
-		Limits:         Limits{NanoCPUs: 1_500_000_000, MemoryBytes: 1 << 30, Pids: 512},
+func testSpec() plan {
+	return plan{
+		Settings: Settings{
+			Daemon:     DaemonSpec{Image: ImageRef{Name: "dind:test"}, Security: SecurityPrivileged},
+			BuildsDir:  "/builds",
+			CacheDir:   "/cache",
+			ExtraBinds: []string{"/srv/git:/srv/git:ro"},
+			Limits:     Limits{NanoCPUs: 1_500_000_000, MemoryBytes: 1 << 30, Pids: 512},
+		},
+		Spec: Spec{
+			Identity:    Identity{SandboxID: "0123456789abcdef", JobID: 7, ProjectID: 42, PipelineID: 900, ProjectPath: "g/a"},
+			BuildImage:  ImageRef{Name: "job:test"},
+			HelperImage: ImageRef{Name: "helper:test"},
+		},
 	}
 }
 
@@ -39,7 +42,7 @@ func TestDaemonContainerSecurityProfiles(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(string(tc.security), func(t *testing.T) {
 			s := testSpec()
-			s.DaemonSecurity = tc.security
+			s.Daemon.Security = tc.security
 			c := daemonContainer(s, "net", 1450, "dataroot-volume", []string{"dockerd-entrypoint.sh"})
 			if c.host.Privileged != tc.wantPrivileged {
 				t.Errorf("privileged = %v, want %v", c.host.Privileged, tc.wantPrivileged)
@@ -114,7 +117,7 @@ func TestCertArchive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, files := range map[string][]certFile{"daemon": daemonCertFiles(b), "client": clientCertFiles(b)} {
+	for name, files := range map[string][]certFile{"daemon": daemonCertFiles(b), "client": clientCertFiles(b.CACert, b.Client)} {
 		t.Run(name, func(t *testing.T) {
 			buf, err := certArchive(files)
 			if err != nil {
@@ -235,9 +238,9 @@ func TestParsePlatform(t *testing.T) {
 	}
 }
 
-func TestIdentityValidate(t *testing.T) {
-	for id, ok := range map[string]bool{"0123456789abcdef": true, "short": false, "UPPERCASE12345": false, "with-dash-123456": false, "": false} {
-		if err := (Identity{SandboxID: id}).Validate(); (err == nil) != ok {
+func TestSandboxIDValidate(t *testing.T) {
+	for id, ok := range map[SandboxID]bool{"0123456789abcdef": true, "short": false, "UPPERCASE12345": false, "with-dash-123456": false, "": false} {
+		if err := id.Validate(); (err == nil) != ok {
 			t.Errorf("Validate(%q) = %v, want ok=%v", id, err, ok)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 // createContainer creates c. A leftover container of the same name from an
 // earlier attempt of this sandbox is removed first, as the docker executor
 // does; a same-named container that is not ours is never touched.
-func (e *Engine) createContainer(ctx context.Context, c containerSpec) (string, error) {
+func (e *docker) createContainer(ctx context.Context, c containerSpec) (string, error) {
 	opts := client.ContainerCreateOptions{Name: c.name, Config: c.config, HostConfig: c.host, NetworkingConfig: c.networking}
 	if c.platform != "" {
 		p, err := parsePlatform(c.platform)
@@ -42,7 +42,7 @@ func (e *Engine) createContainer(ctx context.Context, c containerSpec) (string, 
 
 // copyFiles places files in a stopped or running container through the
 // Engine API. With ownedByUser the files belong to the container's user.
-func (e *Engine) copyFiles(ctx context.Context, containerID string, files []certFile, ownedByUser bool) error {
+func (e *docker) copyFiles(ctx context.Context, containerID string, files []certFile, ownedByUser bool) error {
 	archive, err := certArchive(files)
 	if err != nil {
 		return err
@@ -58,7 +58,7 @@ func (e *Engine) copyFiles(ctx context.Context, containerID string, files []cert
 	return nil
 }
 
-func (e *Engine) startContainer(ctx context.Context, id string, c containerSpec) error {
+func (e *docker) startContainer(ctx context.Context, id string, c containerSpec) error {
 	if _, err := e.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start %s: %w", c, err)
 	}

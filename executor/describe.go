@@ -2,14 +2,9 @@ package executor
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/moby/moby/client"
 
@@ -24,7 +19,6 @@ type Description struct {
 	Containers []ContainerRights
 	Network    string
 	MTU        int
-	CA         CertInfo
 }
 
 // ContainerRights is one container's image and rights.
@@ -45,22 +39,16 @@ type ContainerRights struct {
 	Limits      Limits
 }
 
-// CertInfo identifies the job's CA, as found in the build container.
-type CertInfo struct {
-	Fingerprint string // SHA-256 of the CA certificate (DER)
-	NotBefore   time.Time
-	NotAfter    time.Time
-}
-
-// Describe reads back every container of the sandbox, its network's MTU
-// and the CA certificate given to the job.
-func (e *Engine) Describe(ctx context.Context, id Identity) (Description, error) {
-	info, ok, err := e.SandboxByID(ctx, id.SandboxID)
+// describe reads back every container of the sandbox and its network's
+// MTU. The CA is not read back: the build container's copy is the job's
+// to rewrite, and the executor made the CA itself.
+func (e *docker) describe(ctx context.Context, id SandboxID) (Description, error) {
+	info, ok, err := e.sandboxByID(ctx, id)
 	if err != nil {
 		return Description{}, err
 	}
 	if !ok {
-		return Description{}, fmt.Errorf("sandbox %s has no objects on the engine", id.SandboxID)
+		return Description{}, fmt.Errorf("sandbox %s has no objects on the engine", id)
 	}
 	var d Description
 	var errs []error
@@ -78,13 +66,10 @@ func (e *Engine) Describe(ctx context.Context, id Identity) (Description, error)
 	} else {
 		d.MTU, _ = strconv.Atoi(n.Network.Options[mtuOption])
 	}
-	if d.CA, err = e.jobCA(ctx, id); err != nil {
-		errs = append(errs, err)
-	}
 	return d, errors.Join(errs...)
 }
 
-func (e *Engine) containerRights(ctx context.Context, c ContainerState) (ContainerRights, error) {
+func (e *docker) containerRights(ctx context.Context, c ContainerState) (ContainerRights, error) {
 	res, err := e.api.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
 	if err != nil {
 		return ContainerRights{}, fmt.Errorf("inspect %s: %w", c.Name, err)
@@ -109,26 +94,7 @@ func (e *Engine) containerRights(ctx context.Context, c ContainerState) (Contain
 	return r, nil
 }
 
-// jobCA reads the CA certificate the build container was given. It is a
-// public certificate: the key beside it is never read here.
-func (e *Engine) jobCA(ctx context.Context, id Identity) (CertInfo, error) {
-	files, err := e.readFiles(ctx, id.Name(RoleBuild), ClientCertDir+"/ca.pem")
-	if err != nil {
-		return CertInfo{}, err
-	}
-	block, _ := pem.Decode(files["ca.pem"])
-	if block == nil {
-		return CertInfo{}, fmt.Errorf("CA certificate in %s is not PEM", id.Name(RoleBuild))
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return CertInfo{}, fmt.Errorf("parse CA certificate in %s: %w", id.Name(RoleBuild), err)
-	}
-	sum := sha256.Sum256(cert.Raw)
-	return CertInfo{Fingerprint: hex.EncodeToString(sum[:]), NotBefore: cert.NotBefore, NotAfter: cert.NotAfter}, nil
-}
-
 // readFiles reads a file or directory of a container into memory.
-func (e *Engine) readFiles(ctx context.Context, container, source string) (map[string][]byte, error) {
+func (e *docker) readFiles(ctx context.Context, container, source string) (map[string][]byte, error) {
 	return containerfs.ReadFiles(ctx, e.api, container, source)
 }

@@ -18,13 +18,13 @@ const diagnoseTimeout = 10 * time.Second
 // before it records the container as stopped.
 const killedSettle = 3 * time.Second
 
-// ExplainExecFailure says, after Exec failed for a reason of the sandbox
+// explainExecFailure says, after Exec failed for a reason of the sandbox
 // rather than the script's, what became of it: the Engine gone or
 // restarted, the container removed or stopped. "" when it finds nothing
 // wrong. A restarted Engine stops every container, so the sandbox is lost
 // and the job has to run again. exitCode is the script's, when it has one:
 // one killed by a signal (128+) is watched a little longer.
-func (e *Engine) ExplainExecFailure(id Identity, role Role, exitCode int) string {
+func (e *docker) explainExecFailure(id SandboxID, role Role, exitCode int) string {
 	ctx, cancel := context.WithTimeout(context.Background(), diagnoseTimeout)
 	defer cancel()
 	settle := time.Now()
@@ -40,8 +40,8 @@ func (e *Engine) ExplainExecFailure(id Identity, role Role, exitCode int) string
 	}
 }
 
-func (e *Engine) sandboxLost(ctx context.Context, id Identity, role Role) string {
-	if err := e.Ping(ctx); err != nil {
+func (e *docker) sandboxLost(ctx context.Context, id SandboxID, role Role) string {
+	if err := e.ping(ctx); err != nil {
 		return "the Docker Engine stopped answering during the stage (stopped or restarting): the sandbox is lost; retry the job once the Engine is back"
 	}
 	name := id.Name(role)

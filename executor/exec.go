@@ -41,13 +41,23 @@ type ExecResult struct {
 	OutputBytes int64
 }
 
-// Exec runs script in the sandbox container of role, streaming its output
-// live to stdout and stderr (memory stays flat whatever the size). A
-// non-zero ExitCode is the script's own failure; an error is the sandbox's.
-// When ctx ends, the stage's processes are sent TERM, then KILL after
-// stopGrace, and Exec returns once they are gone.
-func (e *Engine) Exec(ctx context.Context, id Identity, role Role, script io.Reader, stdout, stderr io.Writer) (ExecResult, error) {
+// ExecOptions is one stage to run.
+type ExecOptions struct {
+	Stage  string    // the runner's name for it, for the audit trail
+	Role   Role      // the container that runs it: RoleBuild or RoleHelper
+	Script io.Reader // fed to the shell's stdin
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// exec runs a stage script in the sandbox container of its role, streaming
+// its output live (memory stays flat whatever the size). A non-zero
+// ExitCode is the script's own failure; an error is the sandbox's. When ctx
+// ends, the stage's processes are sent TERM, then KILL after stopGrace,
+// and exec returns once they are gone.
+func (e *docker) exec(ctx context.Context, id SandboxID, o ExecOptions) (ExecResult, error) {
 	started := time.Now()
+	role, script, stdout, stderr := o.Role, o.Script, o.Stdout, o.Stderr
 	name := id.Name(role)
 	// The exec's own calls must outlive a cancelled stage: we still need
 	// its exit status after stopping it.
@@ -108,7 +118,7 @@ func (e *Engine) Exec(ctx context.Context, id Identity, role Role, script io.Rea
 // stopStage signals every process of the container but its PID 1 (the
 // keep-alive) with TERM, then KILL if the stream has not ended after
 // stopGrace. It returns the stream's final error.
-func (e *Engine) stopStage(ctx context.Context, container string, streamed <-chan error) error {
+func (e *docker) stopStage(ctx context.Context, container string, streamed <-chan error) error {
 	for _, sig := range []string{"TERM", "KILL"} {
 		if err := e.signalStage(ctx, container, sig); err != nil {
 			e.log.WithError(err).WithField("container", container).Warn("signal stage processes")
@@ -126,7 +136,7 @@ func (e *Engine) stopStage(ctx context.Context, container string, streamed <-cha
 const signalScript = `for p in /proc/[0-9]*; do pid=${p#/proc/}; ` +
 	`[ "$pid" -eq 1 ] || [ "$pid" -eq $$ ] || kill -"$1" "$pid" 2>/dev/null; done; true`
 
-func (e *Engine) signalStage(ctx context.Context, container, sig string) error {
+func (e *docker) signalStage(ctx context.Context, container, sig string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	created, err := e.api.ExecCreate(ctx, container, client.ExecCreateOptions{
@@ -144,7 +154,7 @@ func (e *Engine) signalStage(ctx context.Context, container, sig string) error {
 
 // execExitCode waits briefly for the exec to be reported as ended: its
 // streams can close a moment before the Engine records the status.
-func (e *Engine) execExitCode(ctx context.Context, execID string) (int, error) {
+func (e *docker) execExitCode(ctx context.Context, execID string) (int, error) {
 	deadline := time.Now().Add(exitWait)
 	for {
 		res, err := e.api.ExecInspect(ctx, execID, client.ExecInspectOptions{})

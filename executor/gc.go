@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,10 +14,6 @@ import (
 // its timeout, and the job's certificates expire at timeout plus this
 // margin, after which its daemon refuses every client anyway.
 const GCMargin = time.Hour
-
-// defaultJobTimeout is the runner's own job timeout, for sandboxes whose
-// labels do not say theirs.
-const defaultJobTimeout = 2 * time.Hour
 
 // GCPolicy says which sandboxes are over.
 type GCPolicy struct {
@@ -40,24 +35,6 @@ type GCVerdict struct {
 	Reason  string
 }
 
-// GCPlan decides, for every sandbox on the Engine, whether its job is over.
-// It removes nothing.
-func (e *Engine) GCPlan(ctx context.Context, p GCPolicy) ([]GCVerdict, error) {
-	sandboxes, err := e.Sandboxes(ctx)
-	if err != nil {
-		return nil, err
-	}
-	verdicts := make([]GCVerdict, 0, len(sandboxes))
-	for _, sb := range sandboxes {
-		v, err := p.Judge(sb)
-		if err != nil {
-			return nil, err
-		}
-		verdicts = append(verdicts, v)
-	}
-	return verdicts, nil
-}
-
 // Judge decides whether sb's job is over. A job is known to be running
 // while the runner's temp dir holding its JOB_RESPONSE_FILE exists on this
 // host (the runner removes it only after cleanup): such a sandbox is kept
@@ -68,7 +45,7 @@ func (p GCPolicy) Judge(sb SandboxInfo) (GCVerdict, error) {
 	v := GCVerdict{Sandbox: sb}
 	id := sb.Identity
 	age := sb.Age(p.Now)
-	jobLimit := jobTimeout(id) + GCMargin
+	jobLimit := id.JobTimeout() + GCMargin
 	limit := p.OlderThan
 	if limit <= 0 {
 		limit = jobLimit
@@ -112,13 +89,6 @@ func (p GCPolicy) dirExists(dir string) (bool, error) {
 	default:
 		return false, err
 	}
-}
-
-func jobTimeout(id Identity) time.Duration {
-	if id.JobTimeoutSeconds > 0 {
-		return time.Duration(id.JobTimeoutSeconds) * time.Second
-	}
-	return defaultJobTimeout
 }
 
 func round(d time.Duration) time.Duration { return d.Round(time.Second) }

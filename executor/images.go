@@ -28,10 +28,10 @@ func parsePlatform(s string) (*ocispec.Platform, error) {
 	return p, nil
 }
 
-// EnsureImage makes an image available on the Engine by trying its pull
+// ensureImage makes an image available on the Engine by trying its pull
 // policies in order, as the runner does: the first policy that yields the
 // image wins. Pull progress goes to log. It returns the image id.
-func (e *Engine) EnsureImage(ctx context.Context, ref ImageRef, log io.Writer) (string, error) {
+func (e *docker) ensureImage(ctx context.Context, ref ImageRef, log io.Writer) (string, error) {
 	image, policies := ref.Name, ref.Pull
 	if len(policies) == 0 {
 		policies = []PullPolicy{PullAlways}
@@ -50,7 +50,7 @@ func (e *Engine) EnsureImage(ctx context.Context, ref ImageRef, log io.Writer) (
 	return "", fmt.Errorf("image %s is not available: %w", image, errors.Join(tried...))
 }
 
-func (e *Engine) imageByPolicy(ctx context.Context, ref ImageRef, policy PullPolicy, log io.Writer) (string, error) {
+func (e *docker) imageByPolicy(ctx context.Context, ref ImageRef, policy PullPolicy, log io.Writer) (string, error) {
 	image := ref.Name
 	switch policy {
 	case PullNever, PullIfNotPresent:
@@ -70,7 +70,7 @@ func (e *Engine) imageByPolicy(ctx context.Context, ref ImageRef, policy PullPol
 }
 
 // imageEntrypoint is an image's own entrypoint.
-func (e *Engine) imageEntrypoint(ctx context.Context, image string) ([]string, error) {
+func (e *docker) imageEntrypoint(ctx context.Context, image string) ([]string, error) {
 	res, err := e.api.ImageInspect(ctx, image)
 	if err != nil {
 		return nil, fmt.Errorf("inspect image %s: %w", image, err)
@@ -81,7 +81,7 @@ func (e *Engine) imageEntrypoint(ctx context.Context, image string) ([]string, e
 	return res.Config.Entrypoint, nil
 }
 
-func (e *Engine) localImage(ctx context.Context, image string) (string, error) {
+func (e *docker) localImage(ctx context.Context, image string) (string, error) {
 	res, err := e.api.ImageInspect(ctx, image)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
@@ -94,7 +94,7 @@ func (e *Engine) localImage(ctx context.Context, image string) (string, error) {
 
 // pull streams the Engine's progress messages as one line per layer event;
 // byte-level progress updates are dropped so the job log stays readable.
-func (e *Engine) pull(ctx context.Context, ref ImageRef, log io.Writer) (string, error) {
+func (e *docker) pull(ctx context.Context, ref ImageRef, log io.Writer) (string, error) {
 	image := ref.Name
 	opts := client.ImagePullOptions{}
 	if ref.Auth != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -39,43 +38,37 @@ func (s SandboxInfo) Age(now time.Time) time.Duration {
 	return now.Sub(s.Created)
 }
 
-// IdentityFromLabels reads back the Identity that Labels wrote.
-func IdentityFromLabels(labels map[string]string) Identity {
-	num := func(key string) int64 {
-		n, _ := strconv.ParseInt(labels[key], 10, 64)
-		return n
-	}
-	return Identity{
-		SandboxID:         labels[LabelSandbox],
-		JobID:             num(LabelJobID),
-		ProjectID:         num(LabelProjectID),
-		PipelineID:        num(LabelPipelineID),
-		ProjectPath:       labels[LabelProjectPath],
-		JobName:           labels[LabelJobName],
-		RunnerHost:        labels[LabelRunnerHost],
-		JobResponseFile:   labels[LabelJobResponse],
-		JobTimeoutSeconds: num(LabelJobTimeout),
-	}
-}
-
-// Sandboxes lists every sandbox on the Engine, oldest first. Objects that
+// sandboxes lists every sandbox on the Engine, oldest first. Objects that
 // are managed but belong to no sandbox (a project's cache volume, kept
 // between jobs on purpose) are not part of any.
-func (e *Engine) Sandboxes(ctx context.Context) ([]SandboxInfo, error) {
-	return e.sandboxes(ctx, client.Filters{}.Add("label", LabelManaged+"=true").Add("label", LabelSandbox))
+func (e *docker) sandboxes(ctx context.Context) ([]SandboxInfo, error) {
+	return e.sandboxesWhere(ctx, client.Filters{}.Add("label", LabelManaged+"=true").Add("label", LabelSandbox))
 }
 
-// SandboxByID is one sandbox's inventory; ok is false when nothing of it
+// containerIdentity reads the job a sandbox container serves from its
+// labels, which prepare wrote from the runner's job response.
+func (e *docker) containerIdentity(ctx context.Context, id SandboxID, role Role) (Identity, error) {
+	res, err := e.api.ContainerInspect(ctx, id.Name(role), client.ContainerInspectOptions{})
+	if err != nil {
+		return Identity{}, fmt.Errorf("inspect %s: %w", id.Name(role), err)
+	}
+	if res.Container.Config == nil {
+		return Identity{}, fmt.Errorf("inspect %s: no config", id.Name(role))
+	}
+	return IdentityFromLabels(res.Container.Config.Labels), nil
+}
+
+// sandboxByID is one sandbox's inventory; ok is false when nothing of it
 // exists.
-func (e *Engine) SandboxByID(ctx context.Context, sandboxID string) (info SandboxInfo, ok bool, err error) {
-	list, err := e.sandboxes(ctx, client.Filters{}.Add("label", LabelSandbox+"="+sandboxID))
+func (e *docker) sandboxByID(ctx context.Context, id SandboxID) (info SandboxInfo, ok bool, err error) {
+	list, err := e.sandboxesWhere(ctx, client.Filters{}.Add("label", LabelSandbox+"="+string(id)))
 	if err != nil || len(list) == 0 {
-		return SandboxInfo{Identity: Identity{SandboxID: sandboxID}}, false, err
+		return SandboxInfo{Identity: Identity{SandboxID: id}}, false, err
 	}
 	return list[0], true, nil
 }
 
-func (e *Engine) sandboxes(ctx context.Context, filter client.Filters) ([]SandboxInfo, error) {
+func (e *docker) sandboxesWhere(ctx context.Context, filter client.Filters) ([]SandboxInfo, error) {
 	containers, err := e.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
 	if err != nil {
 		return nil, fmt.Errorf("list sandbox containers: %w", err)
@@ -89,7 +82,7 @@ func (e *Engine) sandboxes(ctx context.Context, filter client.Filters) ([]Sandbo
 		return nil, fmt.Errorf("list sandbox networks: %w", err)
 	}
 
-	inv := inventory{byID: map[string]*SandboxInfo{}}
+	inv := inventory{byID: map[SandboxID]*SandboxInfo{}}
 	for _, c := range containers.Items {
 		sb := inv.add(c.Labels, time.Unix(c.Created, 0))
 		if sb == nil {
@@ -116,13 +109,13 @@ func (e *Engine) sandboxes(ctx context.Context, filter client.Filters) ([]Sandbo
 
 // inventory groups objects by sandbox id.
 type inventory struct {
-	byID map[string]*SandboxInfo
+	byID map[SandboxID]*SandboxInfo
 }
 
 // add accounts one object; it returns its sandbox, or nil for an object
 // that belongs to none.
 func (inv inventory) add(labels map[string]string, created time.Time) *SandboxInfo {
-	id := labels[LabelSandbox]
+	id := SandboxID(labels[LabelSandbox])
 	if id == "" {
 		return nil
 	}

@@ -10,7 +10,7 @@ import (
 // Labels written by one hook are read back whole by ps and gc.
 func TestIdentityFromLabelsRoundTrip(t *testing.T) {
 	id := Identity{
-		SandboxID: "0123456789abcdef", JobID: 4711, ProjectID: 42, PipelineID: 900, ProjectPath: "g/app", JobName: "build",
+		SandboxID: "0123456789abcdef", JobID: 4711, ProjectID: 42, PipelineID: 900, ProjectPath: "g/app", JobName: "build", UserLogin: "alice",
 		RunnerHost: "runner-1", JobResponseFile: "/tmp/custom-executor1/response.json", JobTimeoutSeconds: 3600,
 	}
 	if got := IdentityFromLabels(id.Labels(RoleBuild)); !reflect.DeepEqual(got, id) {
@@ -22,7 +22,7 @@ func TestInventoryGroupsBySandbox(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	a := Identity{SandboxID: "aaaaaaaaaaaaaaaa", JobID: 1}
 	b := Identity{SandboxID: "bbbbbbbbbbbbbbbb", JobID: 2}
-	inv := inventory{byID: map[string]*SandboxInfo{}}
+	inv := inventory{byID: map[SandboxID]*SandboxInfo{}}
 	add := func(id Identity, role Role, created time.Time) *SandboxInfo { return inv.add(id.Labels(role), created) }
 
 	add(b, RoleNetwork, t0.Add(time.Minute)).Networks = []string{"net-b"}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
@@ -26,17 +25,7 @@ type LayerCache struct {
 const (
 	// layerSlots is how many jobs of one project can each hold a cache
 	// volume at once; a job beyond that starts with an empty data root.
-	layerSlots = 4
-	// RoleLayers is a project's layer cache volume; RoleClaim the
-	// never-started container that marks a slot (of the layer cache, or a
-	// pooled daemon) as held by a sandbox.
-	RoleLayers Role = "layers"
-	RoleClaim  Role = "claim"
-
-	LabelLayerVolume   = labelPrefix + "layers.volume"
-	LabelLayerMaxBytes = labelPrefix + "layers.max-bytes"
-
-	layerStampFile = "/var/lib/docker/.dind-executor-last-used"
+	layerSlots     = 4
 	daemonStopWait = 20 * time.Second
 )
 
@@ -48,27 +37,21 @@ func (id Identity) layerVolume(slot int) string {
 // sandbox and returns its volume, or "" when every slot is held. Creating a
 // container with a fixed name is atomic in the Engine, so two jobs of one
 // project starting at once never get the same data root.
-func (e *Engine) claimLayerVolume(ctx context.Context, s Spec) (string, error) {
-	id := s.Identity
+func (e *docker) claimLayerVolume(ctx context.Context, p plan) (string, error) {
+	id := p.Identity
 	for slot := range layerSlots {
 		volume := id.layerVolume(slot)
 		labels := id.Labels(RoleClaim)
 		labels[LabelLayerVolume] = volume
-		labels[LabelLayerMaxBytes] = strconv.FormatInt(s.LayerCache.MaxBytes, 10)
-		_, err := e.api.ContainerCreate(ctx, client.ContainerCreateOptions{
-			Name:       volume + "-claim",
-			Config:     &container.Config{Image: s.DaemonImage.Name, Entrypoint: []string{"true"}, Labels: labels},
-			HostConfig: &container.HostConfig{NetworkMode: "none"},
-		})
-		if cerrdefs.IsConflict(err) {
-			continue // another job of the project holds this slot
-		}
+		labels[LabelLayerMaxBytes] = strconv.FormatInt(p.LayerCache.MaxBytes, 10)
+		held, err := e.createMarker(ctx, marker{name: volume + "-claim", image: p.Daemon.Image.Name, labels: labels})
 		if err != nil {
 			return "", fmt.Errorf("claim layer cache slot %s: %w", volume, err)
 		}
-		volumeLabels := id.cacheVolumeLabels()
-		volumeLabels[LabelRole] = string(RoleLayers)
-		if _, err := e.createVolume(ctx, volume, volumeLabels); err != nil {
+		if !held {
+			continue // another job of the project holds this slot
+		}
+		if err := e.createVolume(ctx, volume, id.projectVolumeLabels(RoleLayers)); err != nil {
 			return "", err
 		}
 		return volume, nil
@@ -78,7 +61,7 @@ func (e *Engine) claimLayerVolume(ctx context.Context, s Spec) (string, error) {
 
 // pruneScript runs inside the daemon container before teardown: it drops
 // stopped containers, then, while the data root is over the cap, the
-// oldest images; and it stamps the volume's last use for gc --caches.
+// oldest images.
 const pruneScript = `max_kib=$(($1 / 1024))
 docker container prune -f >/dev/null 2>&1
 used() { du -sxk /var/lib/docker | cut -f1; }
@@ -90,21 +73,23 @@ if [ "$max_kib" -gt 0 ] && [ "$(used)" -gt "$max_kib" ]; then
     docker image rm -f "$img" >/dev/null 2>&1 && removed=$((removed + 1))
   done
 fi
-date +%s > ` + layerStampFile + `
 echo "layer cache: $(($(used) / 1024)) MiB kept, $removed images pruned (cap $(($max_kib / 1024)) MiB)"`
 
 // releaseLayerCache readies a sandbox's layer volume for the project's
 // next job: it prunes it to its cap and stops the daemon cleanly, so the
-// data root is consistent when the next daemon opens it. Teardown then
-// removes the claim with the sandbox's other containers.
-func (e *Engine) releaseLayerCache(ctx context.Context, sandboxID string) (string, error) {
+// data root is consistent when the next daemon opens it, and records the
+// volume's last use for gc --caches. Teardown then removes the claim with
+// the sandbox's other containers.
+func (e *docker) releaseLayerCache(ctx context.Context, sandboxID SandboxID) (string, error) {
 	claims, err := e.api.ContainerList(ctx, client.ContainerListOptions{All: true,
-		Filters: client.Filters{}.Add("label", LabelSandbox+"="+sandboxID).Add("label", LabelRole+"="+string(RoleClaim)).Add("label", LabelLayerVolume)})
+		Filters: client.Filters{}.Add("label", LabelSandbox+"="+string(sandboxID)).Add("label", LabelRole+"="+string(RoleClaim)).Add("label", LabelLayerVolume)})
 	if err != nil || len(claims.Items) == 0 {
 		return "", err
 	}
-	maxBytes := claims.Items[0].Labels[LabelLayerMaxBytes]
-	daemon := Identity{SandboxID: sandboxID}.Name(RoleDaemon)
+	claim := claims.Items[0]
+	e.stampVolumeUse(ctx, claim.Labels[LabelLayerVolume], claim.ImageID, claim.Labels)
+	maxBytes := claim.Labels[LabelLayerMaxBytes]
+	daemon := sandboxID.Name(RoleDaemon)
 	var out bytes.Buffer
 	var errs []error
 	if err := e.execDetached(ctx, daemon, []string{"sh", "-c", pruneScript, "prune", maxBytes}, &out); err != nil && !cerrdefs.IsNotFound(err) {
@@ -119,7 +104,7 @@ func (e *Engine) releaseLayerCache(ctx context.Context, sandboxID string) (strin
 
 // execDetached runs cmd as root in a running container and collects its
 // output; a non-zero exit is an error.
-func (e *Engine) execDetached(ctx context.Context, containerName string, cmd []string, out io.Writer) error {
+func (e *docker) execDetached(ctx context.Context, containerName string, cmd []string, out io.Writer) error {
 	created, err := e.api.ExecCreate(ctx, containerName, client.ExecCreateOptions{User: "0", AttachStdout: true, AttachStderr: true, Cmd: cmd})
 	if err != nil {
 		return err

@@ -13,7 +13,7 @@ const mtuOption = "com.docker.network.driver.mtu"
 
 // outerMTU is the MTU of the Engine's default bridge: the inner daemon and
 // the job network must not exceed it, or pulls inside the sandbox hang.
-func (e *Engine) outerMTU(ctx context.Context) (int, error) {
+func (e *docker) outerMTU(ctx context.Context) (int, error) {
 	res, err := e.api.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
@@ -30,15 +30,11 @@ func (e *Engine) outerMTU(ctx context.Context) (int, error) {
 	return defaultBridgeMTU, nil
 }
 
-// createNetwork makes the job's private bridge, or adopts the one an
+// createNetwork makes a sandbox's private bridge, or adopts the one an
 // earlier attempt of this sandbox made. It looks before it creates: Engines
 // before API 1.44 accept duplicate network names unless asked not to, and
 // this client no longer sends that flag.
-func (e *Engine) createNetwork(ctx context.Context, id Identity, mtu int) (string, error) {
-	return e.createNetworkLabelled(ctx, id.Name(RoleNetwork), mtu, id.Labels(RoleNetwork))
-}
-
-func (e *Engine) createNetworkLabelled(ctx context.Context, name string, mtu int, labels map[string]string) (string, error) {
+func (e *docker) createNetwork(ctx context.Context, name string, mtu int, labels map[string]string) (string, error) {
 	existing, err := e.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
 	switch {
 	case err == nil && existing.Network.Labels[LabelSandbox] == labels[LabelSandbox]:
@@ -62,9 +58,9 @@ func (e *Engine) createNetworkLabelled(ctx context.Context, name string, mtu int
 // createVolume makes a labelled volume; creating an existing volume is a
 // no-op in the Engine, so a retried prepare, or the next job of a project
 // for its cache, reuses it.
-func (e *Engine) createVolume(ctx context.Context, name string, labels map[string]string) (string, error) {
+func (e *docker) createVolume(ctx context.Context, name string, labels map[string]string) error {
 	if _, err := e.api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: labels}); err != nil {
-		return "", fmt.Errorf("create volume %s: %w", name, err)
+		return fmt.Errorf("create volume %s: %w", name, err)
 	}
-	return name, nil
+	return nil
 }

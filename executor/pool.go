@@ -3,15 +3,12 @@ package executor
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
@@ -22,21 +19,10 @@ import (
 // create the job's containers. Each pooled daemon has its own network, CA
 // and data root, serves exactly one job and is destroyed with it.
 //
-// A pooled daemon is claimed by creating a container named after it (an
-// atomic operation in the Engine: two jobs cannot both succeed), then
-// renaming the daemon to the job's daemon name, so every later hook finds
-// it as the job's. Teardown of the job then also tears down the pooled
-// sandbox it claimed.
-
-// PoolSpec is what a pooled daemon is made of: the part of a Spec known
-// before any job is.
-type PoolSpec struct {
-	DaemonImage    ImageRef
-	DaemonSecurity DaemonSecurity
-	MTU            int
-	ReadyTimeout   time.Duration
-	Limits         Limits
-}
+// A pooled daemon is claimed by creating a marker named after it (atomic
+// in the Engine: two jobs cannot both succeed), then renaming the daemon to
+// the job's daemon name, so every later hook finds it as the job's.
+// Teardown of the job then also tears down the pooled sandbox it claimed.
 
 const (
 	// poolLifetime bounds how long a pooled daemon waits for a job; its
@@ -44,41 +30,29 @@ const (
 	poolLifetime = 24 * time.Hour
 	// poolCertMargin is the longest job a pooled daemon can still serve.
 	poolCertMargin = 48 * time.Hour
-
-	LabelPool    = labelPrefix + "pool"     // "true" on every object of a pooled sandbox
-	LabelPoolKey = labelPrefix + "pool.key" // which PoolSpec made it
-	LabelPooled  = labelPrefix + "pooled"   // on a claim: the pooled sandbox it took
+	// poolFillStale is when a fill lock is taken to be left by a killed fill.
+	poolFillStale = 10 * time.Minute
 )
 
-// key tells apart pools of different daemon settings: a job only takes a
-// daemon made the way its own config says.
-func (p PoolSpec) Key() string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%s|%d|%d|%d|%d", p.DaemonImage.Name, p.DaemonImage.Platform,
-		p.DaemonSecurity, p.MTU, p.Limits.NanoCPUs, p.Limits.MemoryBytes, p.Limits.Pids))
-	return hex.EncodeToString(sum[:6])
+// poolLabels label every object of a pooled sandbox.
+func poolLabels(id Identity, key string) func(Role) map[string]string {
+	return func(role Role) map[string]string {
+		labels := id.Labels(role)
+		labels[LabelPool] = "true"
+		labels[LabelPoolKey] = key
+		return labels
+	}
 }
 
-// PoolSpecOf is the pool a job's Spec can take a daemon from.
-func PoolSpecOf(s Spec) PoolSpec {
-	return PoolSpec{DaemonImage: s.DaemonImage, DaemonSecurity: s.DaemonSecurity, MTU: s.MTU, ReadyTimeout: s.ReadyTimeout, Limits: s.Limits}
-}
-
-func poolLabels(id Identity, role Role, key string) map[string]string {
-	labels := id.Labels(role)
-	labels[LabelPool] = "true"
-	labels[LabelPoolKey] = key
-	return labels
-}
-
-// PoolReady counts the pooled daemons of p that no job has claimed.
-func (e *Engine) PoolReady(ctx context.Context, p PoolSpec) (int, error) {
-	ready, err := e.readyPooled(ctx, p.Key())
+// poolReady counts the pooled daemons of s that no job has claimed.
+func (e *docker) poolReady(ctx context.Context, s Settings) (int, error) {
+	ready, err := e.readyPooled(ctx, s.PoolKey())
 	return len(ready), err
 }
 
 // readyPooled lists unclaimed pooled daemons, oldest first, skipping those
 // too old to serve a whole job with their certificates.
-func (e *Engine) readyPooled(ctx context.Context, key string) ([]container.Summary, error) {
+func (e *docker) readyPooled(ctx context.Context, key string) ([]container.Summary, error) {
 	res, err := e.api.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.
 		Add("label", LabelPoolKey+"="+key).Add("label", LabelRole+"="+string(RoleDaemon)).Add("status", "running")})
 	if err != nil {
@@ -86,7 +60,7 @@ func (e *Engine) readyPooled(ctx context.Context, key string) ([]container.Summa
 	}
 	var ready []container.Summary
 	for _, c := range res.Items {
-		id := Identity{SandboxID: c.Labels[LabelSandbox]}
+		id := SandboxID(c.Labels[LabelSandbox])
 		unclaimed := slices.Contains(c.Names, "/"+id.Name(RoleDaemon))
 		fresh := time.Since(time.Unix(c.Created, 0)) < poolLifetime
 		if unclaimed && fresh {
@@ -97,154 +71,83 @@ func (e *Engine) readyPooled(ctx context.Context, key string) ([]container.Summa
 	return ready, nil
 }
 
-// FillPool starts pooled daemons until size unclaimed ones exist, and
-// returns how many it started. One fill runs at a time per pool (every
+// fillPool starts pooled daemons until s.PoolSize unclaimed ones exist,
+// and returns how many it started. One fill runs at a time per pool (every
 // prepare asks for one); a fill that finds another running returns at once.
-func (e *Engine) FillPool(ctx context.Context, p PoolSpec, size int, log io.Writer) (int, error) {
-	if _, err := e.EnsureImage(ctx, p.DaemonImage, log); err != nil {
+func (e *docker) fillPool(ctx context.Context, s Settings, log io.Writer) (int, error) {
+	if _, err := e.ensureImage(ctx, s.Daemon.Image, log); err != nil {
 		return 0, err
 	}
-	unlock, err := e.lockPoolFill(ctx, p)
-	if err != nil || unlock == nil {
+	lock := marker{
+		name: "dind-pool-" + s.PoolKey() + "-filling", image: s.Daemon.Image.Name, staleAfter: poolFillStale,
+		labels: map[string]string{LabelManaged: "true", LabelPool: "true", LabelPoolKey: s.PoolKey(), LabelRole: string(RolePoolFillLock)},
+	}
+	held, err := e.createMarker(ctx, lock)
+	if err != nil || !held {
 		return 0, err
 	}
-	defer unlock()
-	ready, err := e.PoolReady(ctx, p)
+	defer e.removeMarker(ctx, lock.name)
+	ready, err := e.poolReady(ctx, s)
 	if err != nil {
 		return 0, err
 	}
 	started := 0
-	for ; ready+started < size; started++ {
-		if err := e.startPooled(ctx, p, log); err != nil {
+	for ; ready+started < s.PoolSize; started++ {
+		if err := e.startPooled(ctx, s, log); err != nil {
 			return started, err
 		}
 	}
 	return started, nil
 }
 
-// poolFillStale is when a fill lock is taken to be left by a killed fill.
-const poolFillStale = 10 * time.Minute
-
-// lockPoolFill takes the pool's fill lock: a never-started container whose
-// name is the lock (creation is atomic). It returns nil, nil when another
-// fill holds it.
-func (e *Engine) lockPoolFill(ctx context.Context, p PoolSpec) (func(), error) {
-	name := "dind-pool-" + p.Key() + "-filling"
-	create := func() error {
-		_, err := e.api.ContainerCreate(ctx, client.ContainerCreateOptions{
-			Name: name,
-			Config: &container.Config{Image: p.DaemonImage.Name, Entrypoint: []string{"true"},
-				Labels: map[string]string{LabelManaged: "true", LabelPool: "true", LabelPoolKey: p.Key(), LabelRole: "pool-fill-lock"}},
-			HostConfig: &container.HostConfig{NetworkMode: "none"},
-		})
-		return err
-	}
-	err := create()
-	if cerrdefs.IsConflict(err) {
-		held, ierr := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
-		created, perr := time.Parse(time.RFC3339Nano, held.Container.Created)
-		if ierr != nil || perr != nil || time.Since(created) < poolFillStale {
-			return nil, nil
-		}
-		_, _ = e.api.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-		err = create()
-		if cerrdefs.IsConflict(err) {
-			return nil, nil
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("take the pool's fill lock %s: %w", name, err)
-	}
-	return func() {
-		_, _ = e.api.ContainerRemove(context.WithoutCancel(ctx), name, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	}, nil
-}
-
-// startPooled makes one pooled sandbox: network, data root, daemon with
-// its server certificate and, for the job that will claim it, the client
-// certificate in the daemon's own DOCKER_TLS_CERTDIR/client.
-func (e *Engine) startPooled(ctx context.Context, p PoolSpec, log io.Writer) (err error) {
+// startPooled makes one pooled sandbox and waits until its daemon answers.
+// The client certificate stays in the daemon's DOCKER_TLS_CERTDIR/client,
+// where the job that claims it reads it.
+func (e *docker) startPooled(ctx context.Context, s Settings, log io.Writer) (err error) {
 	id, err := newPoolIdentity()
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			_, _ = e.Teardown(context.WithoutCancel(ctx), id.SandboxID)
+			_, _ = e.teardown(context.WithoutCancel(ctx), id.SandboxID)
 		}
 	}()
-	key := p.Key()
-	certs, err := tlsca.New(id.SandboxID, poolLifetime+poolCertMargin)
-	if err != nil {
-		return fmt.Errorf("make pooled daemon certificates: %w", err)
-	}
-	mtu := p.MTU
-	if mtu == 0 {
-		if mtu, err = e.outerMTU(ctx); err != nil {
-			return err
-		}
-	}
-	network, err := e.createNetworkLabelled(ctx, id.Name(RoleNetwork), mtu, poolLabels(id, RoleNetwork, key))
+	p := plan{Settings: s, Spec: Spec{Identity: id, CertLifetime: poolLifetime + poolCertMargin}}
+	daemon, err := e.startDaemon(ctx, p, poolLabels(id, s.PoolKey()), id.Name(RoleDataRoot), true, io.Discard)
 	if err != nil {
 		return err
 	}
-	if _, err := e.createVolume(ctx, id.Name(RoleDataRoot), poolLabels(id, RoleDataRoot, key)); err != nil {
+	if err := e.waitReady(ctx, id.SandboxID, daemon.tls, s.Daemon.ReadyTimeout); err != nil {
 		return err
 	}
-	spec := Spec{Identity: id, DaemonImage: p.DaemonImage, DaemonSecurity: p.DaemonSecurity, Limits: p.Limits}
-	entrypoint, err := e.imageEntrypoint(ctx, p.DaemonImage.Name)
-	if err != nil {
-		return err
-	}
-	daemon := daemonContainer(spec, network, mtu, id.Name(RoleDataRoot), entrypoint)
-	daemon.config.Labels = poolLabels(id, RoleDaemon, key)
-	daemonID, err := e.createContainer(ctx, daemon)
-	if err != nil {
-		return err
-	}
-	if err := e.copyFiles(ctx, daemonID, append(daemonCertFiles(certs), clientCertFiles(certs)...), false); err != nil {
-		return err
-	}
-	if err := e.startContainer(ctx, daemonID, daemon); err != nil {
-		return err
-	}
-	tlsConfig, err := certs.ClientTLSConfig()
-	if err != nil {
-		return err
-	}
-	if err := e.waitReady(ctx, id, tlsConfig, p.ReadyTimeout); err != nil {
-		return err
-	}
-	fmt.Fprintf(log, "pooled daemon %s ready (pool %s)\n", daemon.name, key)
+	fmt.Fprintf(log, "pooled daemon %s ready (pool %s)\n", id.Name(RoleDaemon), s.PoolKey())
 	return nil
 }
 
 // claimPooled takes the oldest ready daemon of the job's pool, or returns
 // nil when there is none.
-func (e *Engine) claimPooled(ctx context.Context, s Spec) (*jobDaemon, error) {
-	key := PoolSpecOf(s).Key()
-	ready, err := e.readyPooled(ctx, key)
+func (e *docker) claimPooled(ctx context.Context, p plan) (*jobDaemon, error) {
+	ready, err := e.readyPooled(ctx, p.PoolKey())
 	if err != nil {
 		return nil, err
 	}
 	for _, c := range ready {
-		poolID := Identity{SandboxID: c.Labels[LabelSandbox]}
-		labels := s.Identity.Labels(RoleClaim)
-		labels[LabelPooled] = poolID.SandboxID
-		_, err := e.api.ContainerCreate(ctx, client.ContainerCreateOptions{
-			Name:       poolID.Name(RoleClaim),
-			Config:     &container.Config{Image: c.ImageID, Entrypoint: []string{"true"}, Labels: labels},
-			HostConfig: &container.HostConfig{NetworkMode: "none"},
-		})
-		if cerrdefs.IsConflict(err) {
-			continue // another job took it first
-		}
+		poolID := SandboxID(c.Labels[LabelSandbox])
+		labels := p.Identity.Labels(RoleClaim)
+		labels[LabelPooled] = string(poolID)
+		held, err := e.createMarker(ctx, marker{name: poolID.Name(RoleClaim), image: c.ImageID, labels: labels})
 		if err != nil {
 			return nil, fmt.Errorf("claim pooled daemon %s: %w", poolID.Name(RoleDaemon), err)
 		}
-		if _, err := e.api.ContainerRename(ctx, c.ID, client.ContainerRenameOptions{NewName: s.Identity.Name(RoleDaemon)}); err != nil {
+		if !held {
+			continue // another job took it first
+		}
+		if _, err := e.api.ContainerRename(ctx, c.ID, client.ContainerRenameOptions{NewName: p.Identity.Name(RoleDaemon)}); err != nil {
 			return nil, fmt.Errorf("claim pooled daemon %s: %w", poolID.Name(RoleDaemon), err)
 		}
+		// No job has run in it yet: its certificate directory is still
+		// what the pool put there.
 		files, err := e.readFiles(ctx, c.ID, ClientCertDir)
 		if err != nil {
 			return nil, fmt.Errorf("client certificate of pooled daemon %s: %w", poolID.Name(RoleDaemon), err)
@@ -255,7 +158,7 @@ func (e *Engine) claimPooled(ctx context.Context, s Spec) (*jobDaemon, error) {
 			return nil, fmt.Errorf("client certificate of pooled daemon %s: %w", poolID.Name(RoleDaemon), err)
 		}
 		return &jobDaemon{
-			poolID:  poolID.SandboxID,
+			poolID:  poolID,
 			network: poolID.Name(RoleNetwork),
 			client:  pair,
 			caPEM:   files["ca.pem"],
@@ -267,13 +170,13 @@ func (e *Engine) claimPooled(ctx context.Context, s Spec) (*jobDaemon, error) {
 }
 
 // claimedPool is the pooled sandbox a job's sandbox took, or "".
-func (e *Engine) claimedPool(ctx context.Context, sandboxID string) (string, error) {
+func (e *docker) claimedPool(ctx context.Context, id SandboxID) (SandboxID, error) {
 	res, err := e.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.
-		Add("label", LabelSandbox+"="+sandboxID).Add("label", LabelPooled)})
+		Add("label", LabelSandbox+"="+string(id)).Add("label", LabelPooled)})
 	if err != nil || len(res.Items) == 0 {
 		return "", err
 	}
-	return res.Items[0].Labels[LabelPooled], nil
+	return SandboxID(res.Items[0].Labels[LabelPooled]), nil
 }
 
 func newPoolIdentity() (Identity, error) {
@@ -281,24 +184,18 @@ func newPoolIdentity() (Identity, error) {
 	if _, err := rand.Read(b); err != nil {
 		return Identity{}, fmt.Errorf("pool sandbox id: %w", err)
 	}
-	return Identity{SandboxID: hex.EncodeToString(b), JobTimeoutSeconds: int64((poolLifetime + poolCertMargin) / time.Second)}, nil
+	return Identity{SandboxID: SandboxID(hex.EncodeToString(b)), JobTimeoutSeconds: int64((poolLifetime + poolCertMargin) / time.Second)}, nil
 }
 
-// DrainPool tears down every pooled sandbox of p that no job has claimed,
-// e.g. after the operator changed the daemon settings.
-func (e *Engine) DrainPool(ctx context.Context, p PoolSpec) (Removed, error) {
-	ready, err := e.readyPooled(ctx, p.Key())
+// unclaimedPooled lists the pooled sandboxes of s that no job has taken.
+func (e *docker) unclaimedPooled(ctx context.Context, s Settings) ([]SandboxID, error) {
+	ready, err := e.readyPooled(ctx, s.PoolKey())
 	if err != nil {
-		return Removed{}, err
+		return nil, err
 	}
-	var all Removed
-	var errs []error
+	ids := make([]SandboxID, 0, len(ready))
 	for _, c := range ready {
-		removed, err := e.Teardown(ctx, c.Labels[LabelSandbox])
-		all.Containers = append(all.Containers, removed.Containers...)
-		all.Volumes = append(all.Volumes, removed.Volumes...)
-		all.Networks = append(all.Networks, removed.Networks...)
-		errs = append(errs, err)
+		ids = append(ids, SandboxID(c.Labels[LabelSandbox]))
 	}
-	return all, errors.Join(errs...)
+	return ids, nil
 }

@@ -2,7 +2,6 @@ package executor
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,57 +13,46 @@ import (
 	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
 )
 
-// Sandbox describes a prepared sandbox.
+// Sandbox describes a prepared sandbox, from the executor's own memory.
 type Sandbox struct {
-	Identity      Identity
-	Network       string
-	MTU           int               // 0 when the daemon came from the pool
-	Images        map[string]string // image name -> image id
-	CAFingerprint string
-	CertsNotAfter time.Time
-	ReadyAfter    time.Duration // from daemon start to the first authenticated ping
-	FromPool      string        // the pooled sandbox whose daemon this job took, if any
-	DataRoot      string        // the project's layer cache volume, when the daemon uses one
+	Identity   Identity
+	Network    string
+	MTU        int               // 0 when the daemon came from the pool
+	Images     map[string]string // image name -> image id
+	CA         CertInfo          // the CA the daemon trusts, made for this sandbox
+	ReadyAfter time.Duration     // from daemon start to the first authenticated ping
+	FromPool   SandboxID         // the pooled sandbox whose daemon this job took, if any
+	DataRoot   string            // the project's layer cache volume, when the daemon uses one
 }
 
-// jobDaemon is the daemon a job gets: started for it, or claimed from the
-// warm pool.
-type jobDaemon struct {
-	network string
-	caPEM   []byte
-	client  tlsca.PEMPair
-	tls     *tls.Config
-	started time.Time
-	poolID  string
-	// layerCache is the project's layer volume the daemon's data root is.
-	layerCache string
-}
+// CertInfo identifies a certificate, for the audit trail.
+type CertInfo = tlsca.CertInfo
 
-// Prepare builds the sandbox for s and returns once its daemon answers an
-// authenticated /_ping. On error, whatever was created stays for Teardown.
-func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
-	if err := s.Identity.Validate(); err != nil {
+// prepare builds the sandbox of p and returns once its daemon answers an
+// authenticated /_ping. On error, whatever was created stays for teardown.
+func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
+	id := p.Identity
+	if err := id.SandboxID.Validate(); err != nil {
 		return nil, err
 	}
-	log := s.Log
+	log := p.Log
 	if log == nil {
 		log = io.Discard
 	}
-	id := s.Identity
-	if err := e.Ping(ctx); err != nil {
+	if err := e.ping(ctx); err != nil {
 		return nil, err
 	}
 	sb := &Sandbox{Identity: id, Images: map[string]string{}}
 
-	images := []ImageRef{s.DaemonImage, s.BuildImage, s.HelperImage}
-	for _, svc := range s.Services {
+	images := []ImageRef{p.daemonImage(), p.BuildImage, p.HelperImage}
+	for _, svc := range p.Services {
 		images = append(images, svc.Image)
 	}
 	for _, img := range images {
 		if _, done := sb.Images[img.Name]; done {
 			continue
 		}
-		imageID, err := e.EnsureImage(ctx, img, log)
+		imageID, err := e.ensureImage(ctx, img, log)
 		if err != nil {
 			return nil, err
 		}
@@ -73,26 +61,33 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 
 	var daemon *jobDaemon
 	var err error
-	if s.UsePool && s.LayerCache == nil {
-		if daemon, err = e.claimPooled(ctx, s); err != nil {
+	if p.PoolSize > 0 && p.LayerCache == nil {
+		if daemon, err = e.claimPooled(ctx, p); err != nil {
 			return nil, err
 		}
 	}
 	if daemon != nil {
 		fmt.Fprintf(log, "Took a warm daemon from the pool (pooled sandbox %s, started %s ago)\n", daemon.poolID, time.Since(daemon.started).Round(time.Second))
-	} else if daemon, sb.MTU, err = e.startJobDaemon(ctx, s, log); err != nil {
-		return nil, err
+	} else {
+		dataRoot, err := e.dataRoot(ctx, p, log)
+		if err != nil {
+			return nil, err
+		}
+		if daemon, err = e.startDaemon(ctx, p, id.Labels, dataRoot, false, log); err != nil {
+			return nil, err
+		}
 	}
-	sb.DataRoot = daemon.layerCache
+	sb.DataRoot, sb.MTU = daemon.layerCache, daemon.mtu
 	sb.Network, sb.FromPool = daemon.network, daemon.poolID
-	sb.CAFingerprint = tlsca.FingerprintPEM(daemon.caPEM)
-	sb.CertsNotAfter = tlsca.NotAfterPEM(daemon.client.Cert)
+	if sb.CA, err = tlsca.InfoPEM(daemon.caPEM); err != nil {
+		return nil, fmt.Errorf("the daemon's CA certificate: %w", err)
+	}
 
 	for name, labels := range map[string]map[string]string{
 		id.Name(RoleBuilds): id.Labels(RoleBuilds),
 		id.CacheVolume():    id.cacheVolumeLabels(),
 	} {
-		if _, err := e.createVolume(ctx, name, labels); err != nil {
+		if err := e.createVolume(ctx, name, labels); err != nil {
 			return nil, err
 		}
 	}
@@ -100,34 +95,34 @@ func (e *Engine) Prepare(ctx context.Context, s Spec) (*Sandbox, error) {
 	// Services and job containers are made while dockerd boots (that is
 	// most of prepare's time), all at once: none of them needs the daemon
 	// or another to start.
-	if err := e.startJobContainers(ctx, s, sb.Network, daemon); err != nil {
+	if err := e.startJobContainers(ctx, p, sb.Network, daemon); err != nil {
 		return nil, err
 	}
 
-	if err := e.waitReady(ctx, id, daemon.tls, s.ReadyTimeout); err != nil {
+	if err := e.waitReady(ctx, id.SandboxID, daemon.tls, p.Daemon.ReadyTimeout); err != nil {
 		return nil, err
 	}
 	sb.ReadyAfter = time.Since(daemon.started)
 	if daemon.poolID == "" {
-		fmt.Fprintf(log, "Starting TLS daemon... ready in %.1fs (mutual TLS, CA %s)\n", sb.ReadyAfter.Seconds(), sb.CAFingerprint[:16])
+		fmt.Fprintf(log, "Starting TLS daemon... ready in %.1fs (mutual TLS, CA %s)\n", sb.ReadyAfter.Seconds(), sb.CA.Fingerprint[:16])
 	} else {
-		fmt.Fprintf(log, "Warm TLS daemon ready (mutual TLS, CA %s)\n", sb.CAFingerprint[:16])
+		fmt.Fprintf(log, "Warm TLS daemon ready (mutual TLS, CA %s)\n", sb.CA.Fingerprint[:16])
 	}
 
-	if err := e.checkRunning(ctx, id, RoleBuild, RoleHelper); err != nil {
+	if err := e.checkRunning(ctx, id.SandboxID, RoleBuild, RoleHelper); err != nil {
 		return nil, err
 	}
-	e.waitServices(ctx, s, sb.Network, log)
+	e.waitServices(ctx, p, sb.Network, log)
 	return sb, nil
 }
 
 // startJobContainers creates and starts the build and helper containers
 // and the services in parallel; the build container gets the client
 // certificate, owned by the build user so a non-root job can read its key.
-func (e *Engine) startJobContainers(ctx context.Context, s Spec, network string, daemon *jobDaemon) error {
-	specs := []containerSpec{buildContainer(s, network), helperContainer(s, network)}
-	for i := range s.Services {
-		specs = append(specs, serviceContainer(s, network, i))
+func (e *docker) startJobContainers(ctx context.Context, p plan, network string, daemon *jobDaemon) error {
+	specs := []containerSpec{buildContainer(p, network), helperContainer(p, network)}
+	for i := range p.Services {
+		specs = append(specs, serviceContainer(p, network, i))
 	}
 	errs := make([]error, len(specs))
 	var wg sync.WaitGroup
@@ -135,7 +130,7 @@ func (e *Engine) startJobContainers(ctx context.Context, s Spec, network string,
 		wg.Go(func() {
 			cid, err := e.createContainer(ctx, c)
 			if err == nil && c.role == RoleBuild {
-				err = e.copyFiles(ctx, cid, clientCertFilesOf(daemon.caPEM, daemon.client), true)
+				err = e.copyFiles(ctx, cid, clientCertFiles(daemon.caPEM, daemon.client), true)
 			}
 			if err == nil {
 				err = e.startContainer(ctx, cid, c)
@@ -147,73 +142,15 @@ func (e *Engine) startJobContainers(ctx context.Context, s Spec, network string,
 	return errors.Join(errs...)
 }
 
-// startJobDaemon makes the job its own network, CA and daemon, and starts
-// the daemon without waiting for it. It returns the MTU it chose.
-func (e *Engine) startJobDaemon(ctx context.Context, s Spec, log io.Writer) (*jobDaemon, int, error) {
-	id := s.Identity
-	certs, err := tlsca.New(id.SandboxID, s.CertLifetime)
-	if err != nil {
-		return nil, 0, fmt.Errorf("make job certificates: %w", err)
-	}
-	clientTLS, err := certs.ClientTLSConfig()
-	if err != nil {
-		return nil, 0, err
-	}
-	mtu := s.MTU
-	if mtu == 0 {
-		if mtu, err = e.outerMTU(ctx); err != nil {
-			return nil, 0, err
-		}
-	}
-	network, err := e.createNetwork(ctx, id, mtu)
-	if err != nil {
-		return nil, 0, err
-	}
-	dataRoot, err := e.dataRoot(ctx, s, log)
-	if err != nil {
-		return nil, 0, err
-	}
-	if dataRoot == id.Name(RoleDataRoot) {
-		if _, err := e.createVolume(ctx, dataRoot, id.Labels(RoleDataRoot)); err != nil {
-			return nil, 0, err
-		}
-	}
-	fmt.Fprintf(log, "Created network %s (MTU %d) and volumes for sandbox %s (cache volume %s)\n", network, mtu, id.SandboxID, id.CacheVolume())
-
-	entrypoint, err := e.imageEntrypoint(ctx, s.DaemonImage.Name)
-	if err != nil {
-		return nil, 0, err
-	}
-	daemon := daemonContainer(s, network, mtu, dataRoot, entrypoint)
-	daemonID, err := e.createContainer(ctx, daemon)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := e.copyFiles(ctx, daemonID, daemonCertFiles(certs), false); err != nil {
-		return nil, 0, err
-	}
-	fmt.Fprintf(log, "Starting TLS daemon %s (%s, certificates valid until %s)...\n",
-		daemon.name, s.DaemonSecurity, certs.NotAfter.UTC().Format(time.RFC3339))
-	started := time.Now()
-	if err := e.startContainer(ctx, daemonID, daemon); err != nil {
-		return nil, 0, err
-	}
-	d := &jobDaemon{network: network, caPEM: certs.CACert, client: certs.Client, tls: clientTLS, started: started}
-	if dataRoot != id.Name(RoleDataRoot) {
-		d.layerCache = dataRoot
-	}
-	return d, mtu, nil
-}
-
 // dataRoot picks the volume for the daemon's /var/lib/docker: the
 // project's layer cache when it is on and a slot is free, else a fresh
 // volume of the sandbox.
-func (e *Engine) dataRoot(ctx context.Context, s Spec, log io.Writer) (string, error) {
-	id := s.Identity
-	if s.LayerCache == nil || id.ProjectKey == "" {
+func (e *docker) dataRoot(ctx context.Context, p plan, log io.Writer) (string, error) {
+	id := p.Identity
+	if p.LayerCache == nil || id.ProjectKey == "" {
 		return id.Name(RoleDataRoot), nil
 	}
-	volume, err := e.claimLayerVolume(ctx, s)
+	volume, err := e.claimLayerVolume(ctx, p)
 	if err != nil {
 		return "", err
 	}
@@ -233,7 +170,7 @@ func (e *Engine) dataRoot(ctx context.Context, s Spec, log io.Writer) (string, e
 // command it was given running: every stage would fail later, less
 // clearly. One look, no wait: the Engine can record such an exit late
 // under load, and then the first stage's exec finds it (exitedAtStart).
-func (e *Engine) checkRunning(ctx context.Context, id Identity, roles ...Role) error {
+func (e *docker) checkRunning(ctx context.Context, id SandboxID, roles ...Role) error {
 	for _, role := range roles {
 		name := id.Name(role)
 		res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
@@ -259,7 +196,7 @@ func entrypointDroppedCommand(role Role, name string, code int) string {
 
 // exitedAtStart explains a stopped container that a stage could not even
 // exec into, when it stopped right after it started; "" otherwise.
-func (e *Engine) exitedAtStart(ctx context.Context, name string, role Role) string {
+func (e *docker) exitedAtStart(ctx context.Context, name string, role Role) string {
 	res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	if err != nil || res.Container.State == nil || res.Container.State.Running {
 		return ""

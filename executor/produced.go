@@ -46,11 +46,10 @@ type ProducedContainer struct {
 	ExitCode int
 }
 
-// Produced asks the sandbox's daemon, over mutual TLS with the job's own
+// produced asks the sandbox's daemon, over mutual TLS with the job's own
 // client certificate (read from the build container through the Engine
-// API, in memory only), what it holds. It must run before Teardown.
-func (e *Engine) Produced(ctx context.Context, sandboxID string) (Produced, error) {
-	id := Identity{SandboxID: sandboxID}
+// API, in memory only), what it holds. It must run before teardown.
+func (e *docker) produced(ctx context.Context, id SandboxID) (Produced, error) {
 	inner, err := e.innerClient(ctx, id)
 	if err != nil {
 		return Produced{}, err
@@ -95,7 +94,7 @@ func (e *Engine) Produced(ctx context.Context, sandboxID string) (Produced, erro
 
 // innerClient is an Engine API client for the sandbox's daemon, with the
 // job's client certificate held in memory.
-func (e *Engine) innerClient(ctx context.Context, id Identity) (*client.Client, error) {
+func (e *docker) innerClient(ctx context.Context, id SandboxID) (*client.Client, error) {
 	if err := e.daemonStillRunning(ctx, id); err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ const (
 // daemonAddress is where the executor reaches the job's daemon: its address
 // on the one network it is attached to (the job's, or the network it was
 // pooled with), which a local Engine's host can route to.
-func (e *Engine) daemonAddress(ctx context.Context, id Identity) (string, error) {
+func (e *docker) daemonAddress(ctx context.Context, id SandboxID) (string, error) {
 	name := id.Name(RoleDaemon)
 	res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	if err != nil {
@@ -44,7 +44,7 @@ func (e *Engine) daemonAddress(ctx context.Context, id Identity) (string, error)
 // A TCP connect is not enough: dockerd opens its port before it serves. It
 // stops at once when the daemon container exits, and its errors carry the
 // daemon's last log lines so the operator sees why.
-func (e *Engine) waitReady(ctx context.Context, id Identity, tlsConfig *tls.Config, timeout time.Duration) error {
+func (e *docker) waitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Config, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	attempts := 0
@@ -93,7 +93,7 @@ func (e *Engine) waitReady(ctx context.Context, id Identity, tlsConfig *tls.Conf
 	}
 }
 
-func (e *Engine) daemonStillRunning(ctx context.Context, id Identity) error {
+func (e *docker) daemonStillRunning(ctx context.Context, id SandboxID) error {
 	name := id.Name(RoleDaemon)
 	res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	if err != nil {
@@ -106,11 +106,11 @@ func (e *Engine) daemonStillRunning(ctx context.Context, id Identity) error {
 }
 
 // daemonLogTail is the daemon container's last log lines.
-func (e *Engine) daemonLogTail(id Identity) string { return e.logTail(id.Name(RoleDaemon)) }
+func (e *docker) daemonLogTail(id SandboxID) string { return e.logTail(id.Name(RoleDaemon)) }
 
 // logTail fetches a container's last log lines with its own short
 // deadline, since the caller's context is often the one that expired.
-func (e *Engine) logTail(container string) string {
+func (e *docker) logTail(container string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	logs, err := e.api.ContainerLogs(ctx, container, client.ContainerLogsOptions{

@@ -25,7 +25,7 @@ const (
 // executor, a service that does not come up is a warning in the job log,
 // with its last log lines, and the job goes on: the job decides whether
 // it needed it.
-func (e *Engine) waitServices(ctx context.Context, s Spec, networkName string, log io.Writer) {
+func (e *docker) waitServices(ctx context.Context, s plan, networkName string, log io.Writer) {
 	if s.ServiceWait <= 0 || len(s.Services) == 0 {
 		return
 	}
@@ -33,7 +33,7 @@ func (e *Engine) waitServices(ctx context.Context, s Spec, networkName string, l
 	var wg sync.WaitGroup
 	for i, svc := range s.Services {
 		wg.Go(func() {
-			msg := e.waitService(ctx, serviceName(s.Identity, i), networkName, s.ServiceWait)
+			msg := e.waitService(ctx, serviceName(s.Identity.SandboxID, i), networkName, s.ServiceWait)
 			mu.Lock()
 			defer mu.Unlock()
 			if msg == "" {
@@ -48,7 +48,7 @@ func (e *Engine) waitServices(ctx context.Context, s Spec, networkName string, l
 
 // waitService returns "" once any exposed TCP port of the container
 // accepts a connection, or what went wrong, with the service's logs.
-func (e *Engine) waitService(ctx context.Context, name, networkName string, timeout time.Duration) string {
+func (e *docker) waitService(ctx context.Context, name, networkName string, timeout time.Duration) string {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})

@@ -1,8 +1,13 @@
 package executor
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"time"
+
+	"gitlab.com/dind-executor/dind-executor/config"
 )
 
 // PullPolicy says where an image may come from; a Spec lists them in the
@@ -61,14 +66,50 @@ type Service struct {
 	Env        []string
 }
 
-// Spec is everything Prepare needs to build one job's sandbox.
+// Settings are the operator's, the same for every sandbox of this
+// executor: how daemons are made, where volumes go, limits, caches, pool.
+type Settings struct {
+	Daemon      DaemonSpec
+	BuildsDir   string   // volume mounted at the same path in build and helper
+	CacheDir    string   // likewise
+	ExtraBinds  []string // operator's "host:container[:ro]" binds
+	Limits      Limits
+	ServiceWait time.Duration // bound on each service accepting TCP; 0: no wait
+	// LayerCache, when set (and the job's identity has a ProjectKey), puts
+	// the daemon's data root on the project's layer volume.
+	LayerCache *LayerCache
+	// PoolSize is how many warm daemons to keep (0: no pool). Prepare
+	// takes one when it can (never with a LayerCache: its data root must be
+	// the project's).
+	PoolSize int
+}
+
+// DaemonSpec is how every sandbox daemon is made, pooled or not.
+type DaemonSpec struct {
+	Image        ImageRef // without Auth: a job's login is in its Spec
+	Security     DaemonSecurity
+	MTU          int           // 0: the outer default bridge's MTU
+	ReadyTimeout time.Duration // bound on the daemon answering over mutual TLS
+}
+
+// PoolKey tells apart pools of different daemon settings: a job only takes
+// a daemon made the way its own config says.
+func (s Settings) PoolKey() string {
+	d, l := s.Daemon, s.Limits
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%s|%d|%d|%d|%d", d.Image.Name, d.Image.Platform,
+		d.Security, d.MTU, l.NanoCPUs, l.MemoryBytes, l.Pids))
+	return hex.EncodeToString(sum[:6])
+}
+
+// Spec is what one job asks of its sandbox.
 type Spec struct {
 	Identity Identity
 
-	DaemonImage ImageRef
 	BuildImage  ImageRef
 	HelperImage ImageRef
 	Services    []Service
+	// DaemonAuth is the job's login for the daemon image's registry.
+	DaemonAuth *RegistryAuth
 
 	// BuildEntrypoint replaces the build image's entrypoint when non-nil;
 	// []string{""} removes it (.gitlab-ci.yml entrypoint: [""]).
@@ -77,33 +118,33 @@ type Spec struct {
 	// this user; empty: the image's user.
 	BuildUser string
 
-	DaemonSecurity DaemonSecurity
-	MTU            int           // 0: the outer default bridge's MTU
-	ReadyTimeout   time.Duration // bound on the daemon answering over mutual TLS
-	ServiceWait    time.Duration // bound on each service accepting TCP; 0: no wait
-	CertLifetime   time.Duration // the job's timeout plus a margin
-
-	// UsePool takes a warm daemon from the pool when one of this Spec's
-	// kind is ready (never with a LayerCache: its data root is the project's).
-	UsePool bool
-
-	// LayerCache, when set (and the identity has a ProjectKey), puts the
-	// daemon's data root on the project's layer volume.
-	LayerCache *LayerCache
-
-	BuildsDir  string   // volume mounted at the same path in build and helper
-	CacheDir   string   // likewise
-	ExtraBinds []string // operator's "host:container[:ro]" binds
-	Limits     Limits
+	CertLifetime time.Duration // the job's timeout plus a margin
+	// RunnerVersion is what the runner reported, for the audit trail.
+	RunnerVersion string
 
 	// Log receives the lines meant for the job log (pull progress, steps).
 	Log io.Writer
 }
 
-// Daemon certificates live in the official docker:dind DOCKER_TLS_CERTDIR
-// layout, so the image's own entrypoint finds them and generates nothing.
+// plan is one sandbox to build: the operator's settings and the job's
+// request, read together by the container builders.
+type plan struct {
+	Settings
+	Spec
+}
+
+// daemonImage is the daemon image with the job's login for its registry.
+func (p plan) daemonImage() ImageRef {
+	img := p.Daemon.Image
+	img.Auth = p.DaemonAuth
+	return img
+}
+
+// The daemon's certificates live in the official docker:dind
+// DOCKER_TLS_CERTDIR layout, so the image's own entrypoint finds them and
+// generates nothing; the build container gets the client side.
 const (
-	CertDir          = "/certs"
+	CertDir          = config.CertsDir
 	ClientCertDir    = CertDir + "/client"
 	DaemonTLSPort    = 2376
 	DaemonHostInJob  = "tcp://docker:2376"

@@ -22,13 +22,13 @@ func (r Removed) String() string {
 	return fmt.Sprintf("%d containers, %d volumes, %d networks", len(r.Containers), len(r.Volumes), len(r.Networks))
 }
 
-// Teardown removes every container, volume and network labelled with the
+// teardown removes every container, volume and network labelled with the
 // sandbox id: containers first (in parallel), then volumes, then the
 // network. It carries on past each failure and joins the errors; objects
-// already gone count as removed. Safe after a failed Prepare and idempotent.
-func (e *Engine) Teardown(ctx context.Context, sandboxID string) (Removed, error) {
+// already gone count as removed. Safe after a failed prepare and idempotent.
+func (e *docker) teardown(ctx context.Context, sandboxID SandboxID) (Removed, error) {
 	var removed Removed
-	filter := client.Filters{}.Add("label", LabelSandbox+"="+sandboxID)
+	filter := client.Filters{}.Add("label", LabelSandbox+"="+string(sandboxID))
 	var errs []error
 
 	// A daemon taken from the pool belongs to its pooled sandbox, which
@@ -40,7 +40,7 @@ func (e *Engine) Teardown(ctx context.Context, sandboxID string) (Removed, error
 
 	// The project's runner cache outlives the sandbox: note its last use
 	// for gc --caches.
-	e.stampRunnerCache(ctx, sandboxID)
+	e.stampCacheUse(ctx, sandboxID)
 
 	// A layer cache outlives the sandbox: prune it and stop its daemon
 	// cleanly before the containers go.
@@ -94,13 +94,20 @@ func (e *Engine) Teardown(ctx context.Context, sandboxID string) (Removed, error
 		removed.Networks = append(removed.Networks, n.Name)
 	}
 	if pooled != "" && pooled != sandboxID {
-		more, err := e.Teardown(ctx, pooled)
-		removed.Containers = append(removed.Containers, more.Containers...)
-		removed.Volumes = append(removed.Volumes, more.Volumes...)
-		removed.Networks = append(removed.Networks, more.Networks...)
+		more, err := e.teardown(ctx, pooled)
+		removed.add(more)
 		errs = append(errs, err)
 	}
 	return removed, errors.Join(errs...)
+}
+
+func (r Removed) empty() bool { return len(r.Containers)+len(r.Volumes)+len(r.Networks) == 0 }
+
+// add counts what another teardown removed.
+func (r *Removed) add(more Removed) {
+	r.Containers = append(r.Containers, more.Containers...)
+	r.Volumes = append(r.Volumes, more.Volumes...)
+	r.Networks = append(r.Networks, more.Networks...)
 }
 
 func containerName(names []string, id string) string {

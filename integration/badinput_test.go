@@ -87,7 +87,7 @@ func TestBrokenJobResponseIsSystemFailure(t *testing.T) {
 			if cleanup.exitCode != 0 {
 				t.Errorf("cleanup after a failed prepare exit code %d: %s", cleanup.exitCode, cleanup.stderr)
 			}
-			assertNothingLeft(t, executor.LabelSandbox, stages.SandboxID(hostname, filepath.Join(tmp, "response.json")))
+			assertNothingLeft(t, executor.LabelSandbox, string(stages.SandboxID(hostname, filepath.Join(tmp, "response.json"))))
 		})
 	}
 }

@@ -34,26 +34,30 @@ type testSandbox struct {
 	caPEM    []byte
 }
 
-func newSandboxID(t *testing.T) string {
+func newSandboxID(t *testing.T) executor.SandboxID {
 	b := make([]byte, 8)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-	return hex.EncodeToString(b)
+	return executor.SandboxID(hex.EncodeToString(b))
+}
+
+// testSettings are the operator settings of the tests' own Engine.
+func testSettings() executor.Settings {
+	return executor.Settings{
+		Daemon:    executor.DaemonSpec{Image: local(seedjob.DaemonImage), Security: executor.SecurityCapabilities, ReadyTimeout: 60 * time.Second},
+		BuildsDir: "/builds",
+		CacheDir:  "/cache",
+	}
 }
 
 func sandboxSpec(id executor.Identity, log io.Writer) executor.Spec {
 	return executor.Spec{
-		Identity:       id,
-		DaemonImage:    local(seedjob.DaemonImage),
-		BuildImage:     local(seedjob.JobImage),
-		HelperImage:    local(seedjob.HelperImage),
-		DaemonSecurity: executor.SecurityCapabilities,
-		ReadyTimeout:   60 * time.Second,
-		CertLifetime:   time.Hour,
-		BuildsDir:      "/builds",
-		CacheDir:       "/cache",
-		Log:            log,
+		Identity:     id,
+		BuildImage:   local(seedjob.JobImage),
+		HelperImage:  local(seedjob.HelperImage),
+		CertLifetime: time.Hour,
+		Log:          log,
 	}
 }
 
@@ -74,10 +78,10 @@ func prepareSandboxes(t *testing.T, engine *executor.Engine, n int) []*testSandb
 		id := executor.Identity{SandboxID: newSandboxID(t), JobID: newJobID(), ProjectID: 1}
 		boxes[i] = &testSandbox{id: id}
 		t.Cleanup(func() {
-			if _, err := engine.Teardown(context.Background(), id.SandboxID); err != nil {
+			if _, err := engine.Teardown(context.Background(), id.SandboxID, executor.TeardownOptions{By: "test"}); err != nil {
 				t.Errorf("teardown %s: %v", id.SandboxID, err)
 			}
-			assertNothingLeft(t, executor.LabelSandbox, id.SandboxID)
+			assertNothingLeft(t, executor.LabelSandbox, string(id.SandboxID))
 		})
 		wg.Go(func() {
 			var log bytes.Buffer
@@ -129,7 +133,7 @@ func copyFrom(t *testing.T, api *client.Client, container, dir string) map[strin
 
 func connect(t *testing.T) *executor.Engine {
 	t.Helper()
-	engine, err := executor.Connect("", logrus.New())
+	engine, err := executor.Connect(executor.Options{Settings: testSettings(), Log: logrus.New()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +146,7 @@ func connect(t *testing.T) *executor.Engine {
 func execIn(t *testing.T, engine *executor.Engine, id executor.Identity, role executor.Role, script string) (int, string) {
 	t.Helper()
 	var out bytes.Buffer
-	res, err := engine.Exec(context.Background(), id, role, strings.NewReader(script), &out, &out)
+	res, err := engine.Exec(context.Background(), id.SandboxID, executor.ExecOptions{Role: role, Script: strings.NewReader(script), Stdout: &out, Stderr: &out})
 	if err != nil {
 		t.Fatalf("exec in %s: %v", role, err)
 	}

@@ -268,7 +268,7 @@ func startPrepare(t *testing.T, configPath string, jobID int64) (*exec.Cmd, stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cmd, stages.SandboxID(hostname, path), tmp
+	return cmd, string(stages.SandboxID(hostname, path)), tmp
 }
 
 // waitForContainer polls until the named container exists.
@@ -313,11 +313,11 @@ func TestGCRemovesWhatAKilledPrepareLeft(t *testing.T) {
 	jobID := newJobID()
 	prepare, sandboxID, tmp := startPrepare(t, configPath, jobID)
 	t.Cleanup(func() {
-		if _, err := connect(t).Teardown(context.Background(), sandboxID); err != nil {
+		if _, err := connect(t).Teardown(context.Background(), executor.SandboxID(sandboxID), executor.TeardownOptions{By: "test"}); err != nil {
 			t.Errorf("teardown: %v", err)
 		}
 	})
-	id := executor.Identity{SandboxID: sandboxID}
+	id := executor.SandboxID(sandboxID)
 	waitForContainer(t, dockerAPI(t), id.Name(executor.RoleDaemon), 60*time.Second)
 	if err := syscall.Kill(-prepare.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)

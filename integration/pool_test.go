@@ -15,7 +15,6 @@ import (
 	"gitlab.com/dind-executor/dind-executor/executor"
 	"gitlab.com/dind-executor/dind-executor/executor/audit"
 	"gitlab.com/dind-executor/dind-executor/integration/runner"
-	"gitlab.com/dind-executor/dind-executor/stages"
 )
 
 // poolObjects counts the containers of one pool: its daemons (taken or
@@ -57,7 +56,7 @@ func TestWarmPoolServesJobsAndRefills(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := stages.PoolSpec(cfg).Key()
+	key := executor.SettingsFromConfig(cfg).PoolKey()
 	pool := func(args ...string) string {
 		out, err := exec.Command(env.binary, append(e.Args, append([]string{"pool"}, args...)...)...).CombinedOutput()
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"gitlab.com/dind-executor/dind-executor/executor"
 )
 
 // cleanupTimeout bounds teardown on its own clock: cleanup must finish even
@@ -24,7 +26,7 @@ func (h *Hooks) CleanupHook(ctx context.Context) error {
 		return err
 	}
 	defer engine.Close()
-	removed, err := h.teardown(ctx, engine, sandboxID)
+	removed, err := engine.Teardown(ctx, sandboxID, executor.TeardownOptions{By: "cleanup"})
 	fmt.Fprintf(h.Stdout, "dind-executor sandbox %s: removed %s\n", sandboxID, removed)
 	for _, name := range append(append(removed.Containers, removed.Volumes...), removed.Networks...) {
 		fmt.Fprintf(h.Stdout, "  removed %s\n", name)

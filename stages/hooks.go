@@ -3,7 +3,6 @@ package stages
 import (
 	"context"
 	"io"
-	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -11,12 +10,12 @@ import (
 	"gitlab.com/dind-executor/dind-executor/executor"
 )
 
-// Engine is what the hooks need from the executor; *executor.Engine is the
-// real one.
+// Engine is what the hooks need from the executor: the sandbox lifecycle,
+// which also writes the audit trail. *executor.Engine is the real one.
 type Engine interface {
 	Prepare(ctx context.Context, s executor.Spec) (*executor.Sandbox, error)
-	Exec(ctx context.Context, id executor.Identity, role executor.Role, script io.Reader, stdout, stderr io.Writer) (executor.ExecResult, error)
-	Teardown(ctx context.Context, sandboxID string) (executor.Removed, error)
+	Exec(ctx context.Context, id executor.SandboxID, o executor.ExecOptions) (executor.ExecResult, error)
+	Teardown(ctx context.Context, id executor.SandboxID, o executor.TeardownOptions) (executor.Removed, error)
 	Close() error
 }
 
@@ -39,15 +38,10 @@ type Hooks struct {
 	// RefillPool starts topping up the warm pool in the background, apart
 	// from the hook's process group (nil: no pool).
 	RefillPool func() error
-
-	// Audit receives the audit trail's records (nil: none are written);
-	// Now is the trail's clock (nil: time.Now).
-	Audit AuditSink
-	Now   func() time.Time
 }
 
 // sandboxID derives this attempt's sandbox id from the runner's files.
-func (h *Hooks) sandboxID() (string, error) {
+func (h *Hooks) sandboxID() (executor.SandboxID, error) {
 	path, err := h.Env.jobResponsePath()
 	if err != nil {
 		return "", err
@@ -57,7 +51,7 @@ func (h *Hooks) sandboxID() (string, error) {
 
 // identity reads the job response and names the sandbox.
 func (h *Hooks) identity() (executor.Identity, *JobResponse, error) {
-	sandboxID, err := h.sandboxID()
+	path, err := h.Env.jobResponsePath()
 	if err != nil {
 		return executor.Identity{}, nil, err
 	}
@@ -66,15 +60,17 @@ func (h *Hooks) identity() (executor.Identity, *JobResponse, error) {
 		return executor.Identity{}, nil, err
 	}
 	return executor.Identity{
-		SandboxID:   sandboxID,
+		SandboxID:   SandboxID(h.Hostname, path),
 		JobID:       *job.ID,
 		ProjectID:   job.JobInfo.ProjectID,
 		PipelineID:  job.JobInfo.PipelineID,
 		ProjectPath: job.JobInfo.ProjectFullPath,
 		JobName:     job.JobInfo.Name,
+		UserLogin:   job.variable("GITLAB_USER_LOGIN"),
+		ProjectKey:  projectKey(job),
 
 		RunnerHost:        h.Hostname,
-		JobResponseFile:   h.jobResponseFile(),
+		JobResponseFile:   path,
 		JobTimeoutSeconds: job.TimeoutSeconds(),
 	}, job, nil
 }

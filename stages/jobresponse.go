@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
+
+	"gitlab.com/dind-executor/dind-executor/executor"
 )
 
 // JobResponse is the part of the runner's JOB_RESPONSE_FILE the executor
-// uses (runner-protocol §5). The sandbox's identity comes from here, never
+// uses . The sandbox's identity comes from here, never
 // from CUSTOM_ENV_* values the job can set.
 type JobResponse struct {
 	ID          *int64          `json:"id"`
@@ -81,9 +84,6 @@ type JobVariable struct {
 // a few megabytes; anything far larger is not a job response.
 const maxJobResponseSize = 64 << 20
 
-// defaultJobTimeout is the runner's own when runner_info.timeout is not positive.
-const defaultJobTimeout = 7200
-
 // ReadJobResponse loads and checks JOB_RESPONSE_FILE.
 func ReadJobResponse(path string) (*JobResponse, error) {
 	f, err := os.Open(path)
@@ -126,7 +126,7 @@ func ParseJobResponse(data []byte) (*JobResponse, error) {
 // TimeoutSeconds is the job's timeout with the runner's default applied.
 func (j *JobResponse) TimeoutSeconds() int64 {
 	if j.RunnerInfo.Timeout <= 0 {
-		return defaultJobTimeout
+		return int64(executor.DefaultJobTimeout / time.Second)
 	}
 	return j.RunnerInfo.Timeout
 }

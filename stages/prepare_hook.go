@@ -27,14 +27,26 @@ func (h *Hooks) PrepareHook(ctx context.Context) error {
 	// Whether or not this job took a warm daemon, the pool is topped up
 	// for the next one.
 	h.refillPool()
-	err = h.auditPrepared(ctx, engine, id, job, spec, sb, err)
 	if err != nil {
 		return fmt.Errorf("prepare sandbox %s: %w", id.SandboxID, err)
 	}
-	fmt.Fprint(h.Stdout, poolNote(sb))
+	if sb.FromPool != "" {
+		fmt.Fprintf(h.Stdout, "Sandbox %s runs on pooled daemon %s\n", id.SandboxID, sb.FromPool)
+	}
 	h.Log.WithFields(map[string]any{
 		"sandbox": id.SandboxID, "job": id.JobID, "project": id.ProjectID,
-		"ready_after": sb.ReadyAfter.String(), "ca": sb.CAFingerprint, "pooled": sb.FromPool,
+		"ready_after": sb.ReadyAfter.String(), "ca": sb.CA.Fingerprint, "pooled": sb.FromPool,
 	}).Info("sandbox ready")
 	return nil
+}
+
+// refillPool asks for the pool to be topped up after a prepare; a failure
+// to start the refill only costs the next job its warm start.
+func (h *Hooks) refillPool() {
+	if h.Config.Pool.Size == 0 || h.RefillPool == nil {
+		return
+	}
+	if err := h.RefillPool(); err != nil {
+		h.Log.WithError(err).Warn("start warm pool refill")
+	}
 }

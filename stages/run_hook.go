@@ -30,9 +30,7 @@ func (h *Hooks) RunHook(ctx context.Context, scriptPath, stage string) error {
 	}
 	defer engine.Close()
 	role := ContainerFor(stage)
-	res, err := engine.Exec(ctx, executor.Identity{SandboxID: sandboxID}, role, script, h.Stdout, h.Stderr)
-	err = explainExecFailure(engine, sandboxID, role, res, err)
-	h.auditStage(sandboxID, stage, role, res, err)
+	res, err := engine.Exec(ctx, sandboxID, executor.ExecOptions{Stage: stage, Role: role, Script: script, Stdout: h.Stdout, Stderr: h.Stderr})
 	if err != nil {
 		return fmt.Errorf("run stage %s: %w", stage, err)
 	}

@@ -3,6 +3,8 @@ package stages
 import (
 	"crypto/sha256"
 	"encoding/hex"
+
+	"gitlab.com/dind-executor/dind-executor/executor"
 )
 
 // SandboxID names one job attempt's sandbox without storing anything: it
@@ -11,7 +13,7 @@ import (
 // attempt and keeps until cleanup. So every hook of one attempt finds the
 // same sandbox, a retried prepare starts a new one, and two runners whose
 // GitLab job ids collide still get two sandboxes.
-func SandboxID(hostname, jobResponsePath string) string {
+func SandboxID(hostname, jobResponsePath string) executor.SandboxID {
 	sum := sha256.Sum256([]byte(hostname + "\x00" + jobResponsePath))
-	return hex.EncodeToString(sum[:8])
+	return executor.SandboxID(hex.EncodeToString(sum[:8]))
 }

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"gitlab.com/dind-executor/dind-executor/config"
 	"gitlab.com/dind-executor/dind-executor/executor"
 )
 
@@ -21,8 +20,6 @@ const certMargin = time.Hour
 // policy is an error that names the rule.
 func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, error) {
 	c := h.Config
-	id.ProjectKey = projectKey(job)
-
 	buildName := job.Image.Name
 	if buildName == "" {
 		buildName = c.Sandbox.DefaultImage
@@ -43,9 +40,8 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 	}
 	// The daemon is the operator's, made exactly as the pool makes them
 	// (so a job can take a pooled one); only the job's login is added.
-	pool := PoolSpec(c)
-	daemon := pool.DaemonImage
-	if daemon.Auth, err = registryAuth(daemon.Name, job); err != nil {
+	daemonAuth, err := registryAuth(c.Sandbox.DindImage, job)
+	if err != nil {
 		return executor.Spec{}, fmt.Errorf("dind image: %w", err)
 	}
 	helper, err := h.imageRef(helperName, nil, "", job)
@@ -59,33 +55,16 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 
 	return executor.Spec{
 		Identity:        id,
-		DaemonImage:     daemon,
 		BuildImage:      build,
 		HelperImage:     helper,
 		Services:        services,
+		DaemonAuth:      daemonAuth,
 		BuildEntrypoint: job.Image.Entrypoint,
 		BuildUser:       user,
-		DaemonSecurity:  pool.DaemonSecurity,
-		MTU:             pool.MTU,
-		ReadyTimeout:    pool.ReadyTimeout,
-		ServiceWait:     c.Sandbox.WaitForServicesTimeout.Duration,
 		CertLifetime:    time.Duration(job.TimeoutSeconds())*time.Second + certMargin,
-		LayerCache:      layerCache(c),
-		BuildsDir:       c.Sandbox.BuildsDir,
-		CacheDir:        c.Sandbox.CacheDir,
-		ExtraBinds:      c.Sandbox.Volumes,
-		Limits:          pool.Limits,
-		UsePool:         c.Pool.Size > 0,
+		RunnerVersion:   h.Env.RunnerVersion,
 		Log:             h.Stdout,
 	}, nil
-}
-
-// layerCache is the executor's layer cache setting for the config, or nil.
-func layerCache(c config.Config) *executor.LayerCache {
-	if c.Cache.Layers != config.CacheLayersProject {
-		return nil
-	}
-	return &executor.LayerCache{MaxBytes: c.Cache.MaxSizeBytes}
 }
 
 // imageRef resolves how to get one image: the pull policies (the job's

@@ -152,7 +152,7 @@ func TestSandboxID(t *testing.T) {
 	if a != SandboxID("host", "/tmp/custom-executor1/response.json") {
 		t.Error("same inputs give different ids")
 	}
-	others := []string{
+	others := []executor.SandboxID{
 		SandboxID("host", "/tmp/custom-executor2/response.json"),
 		SandboxID("other-host", "/tmp/custom-executor1/response.json"),
 	}
@@ -161,7 +161,7 @@ func TestSandboxID(t *testing.T) {
 			t.Errorf("different attempts share sandbox id %s", a)
 		}
 	}
-	if err := (executor.Identity{SandboxID: a}).Validate(); err != nil {
+	if err := a.Validate(); err != nil {
 		t.Errorf("derived id is not a valid sandbox id: %v", err)
 	}
 }

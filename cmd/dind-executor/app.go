@@ -100,20 +100,18 @@ func newHooks(opts *options, streams Streams, env stages.RunnerEnv, getenv func(
 	if err != nil {
 		return nil, err
 	}
-	cfg, log, hostname := o.cfg, o.log, o.hostname
 	return &stages.Hooks{
-		Config:   cfg,
+		Config:   o.cfg,
 		Env:      env,
-		Hostname: hostname,
+		Hostname: o.hostname,
 		Version:  version,
 		Stdout:   streams.Out,
 		Stderr:   streams.Err,
-		Log:      log,
+		Log:      o.log,
 		Connect: func() (stages.Engine, error) {
-			return executor.Connect(cfg.Engine.Host, log)
+			return executor.Connect(o.engineOptions())
 		},
-		Audit:      auditSink(cfg),
-		RefillPool: refillInBackground(opts.configPath),
+		RefillPool: refillInBackground(opts.configPath, getenv),
 	}, nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"gitlab.com/dind-executor/dind-executor/executor"
-	"gitlab.com/dind-executor/dind-executor/executor/audit"
 )
 
 type gcOptions struct {
@@ -56,96 +55,63 @@ is recorded in the audit trail, with what the sandbox's daemon still held.`,
 }
 
 func runGC(ctx context.Context, env *operatorEnv, out io.Writer, opts *gcOptions) error {
+	if opts.olderThan < 0 {
+		return fmt.Errorf("--older-than %s is negative", opts.olderThan)
+	}
 	engine, err := env.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer engine.Close()
-	if opts.olderThan < 0 {
-		return fmt.Errorf("--older-than %s is negative", opts.olderThan)
-	}
-	verdicts, err := engine.GCPlan(ctx, executor.GCPolicy{OlderThan: opts.olderThan, Hostname: env.hostname, Now: time.Now()})
-	if err != nil {
-		return err
-	}
-
+	now := time.Now()
+	results, gcErr := engine.GC(ctx, executor.GCOptions{
+		Policy:     executor.GCPolicy{OlderThan: opts.olderThan, Hostname: env.hostname, Now: now},
+		Sandbox:    executor.SandboxID(opts.sandbox),
+		DryRun:     opts.dryRun,
+		PerSandbox: gcTimeout,
+	})
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACTION\tSANDBOX\tJOB\tPROJECT\tAGE\tREASON")
-	var errs []error
-	removed, considered := 0, 0
-	auditor := env.auditor()
-	for _, v := range verdicts {
-		id := v.Sandbox.Identity
-		if opts.sandbox != "" && id.SandboxID != opts.sandbox {
-			continue
+	removed := 0
+	for _, r := range results {
+		id := r.Sandbox.Identity
+		if r.Action == executor.GCRemoved {
+			removed++
 		}
-		considered++
-		action := "keep"
-		switch {
-		case v.Remove && opts.dryRun:
-			action = "would remove"
-		case v.Remove:
-			action = "removed"
-			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gcTimeout)
-			_, err := auditor.Teardown(tctx, engine, id.SandboxID, audit.JobRef{}, "gc", v.Reason)
-			cancel()
-			if err != nil {
-				action = "failed"
-				errs = append(errs, fmt.Errorf("remove sandbox %s: %w", id.SandboxID, err))
-			} else {
-				removed++
-			}
-		}
-		env.log.WithField("sandbox", id.SandboxID).WithField("action", action).Info(v.Reason)
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", action, id.SandboxID, id.JobID, project(id.ProjectID, id.ProjectPath),
-			v.Sandbox.Age(time.Now()).Round(time.Second), v.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", r.Action, id.SandboxID, id.JobID, project(id.ProjectID, id.ProjectPath),
+			r.Sandbox.Age(now).Round(time.Second), r.Reason)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "gc: %d sandboxes, %d removed\n", considered, removed)
+	fmt.Fprintf(out, "gc: %d sandboxes, %d removed\n", len(results), removed)
+	errs := []error{gcErr}
 	if opts.caches > 0 {
-		errs = append(errs, gcCaches(ctx, env, engine, out, opts))
+		errs = append(errs, gcCaches(ctx, engine, out, opts))
 	}
 	return errors.Join(errs...)
 }
 
 // gcCaches removes project cache volumes unused for longer than
 // opts.caches; a volume a running job mounts is never touched.
-func gcCaches(ctx context.Context, env *operatorEnv, engine *executor.Engine, out io.Writer, opts *gcOptions) error {
-	volumes, err := engine.CacheVolumes(ctx, env.cfg.Sandbox.DindImage, opts.project)
-	if err != nil {
-		return err
-	}
+func gcCaches(ctx context.Context, engine *executor.Engine, out io.Writer, opts *gcOptions) error {
+	results, gcErr := engine.GCCaches(ctx, executor.CacheGCOptions{UnusedFor: opts.caches, ProjectID: opts.project, DryRun: opts.dryRun, Now: time.Now()})
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACTION\tCACHE VOLUME\tKIND\tPROJECT\tLAST USED")
-	var errs []error
-	removed, considered := 0, 0
-	for _, v := range volumes {
-		considered++
-		idle := time.Since(v.LastUsed).Round(time.Second)
-		action := "keep"
-		switch {
-		case v.InUse:
-			action, idle = "keep (in use)", 0
-		case idle < opts.caches:
-		case opts.dryRun:
-			action = "would remove"
-		default:
-			action = "removed"
-			if err := engine.RemoveCacheVolume(ctx, v.Name); err != nil {
-				action = "failed"
-				errs = append(errs, err)
-			} else {
-				removed++
-			}
+	removed := 0
+	for _, r := range results {
+		action := string(r.Action)
+		if r.InUse {
+			action = "keep (in use)"
 		}
-		env.log.WithField("volume", v.Name).WithField("action", action).Info("cache volume")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\n", action, v.Name, v.Role, project(v.ProjectID, v.ProjectPath), idle)
+		if r.Action == executor.GCRemoved {
+			removed++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\n", action, r.Name, r.Role, project(r.ProjectID, r.ProjectPath), r.Idle.Round(time.Second))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "gc: %d cache volumes considered, %d removed\n", considered, removed)
-	return errors.Join(errs...)
+	fmt.Fprintf(out, "gc: %d cache volumes considered, %d removed\n", len(results), removed)
+	return gcErr
 }

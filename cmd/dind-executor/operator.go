@@ -10,8 +10,6 @@ import (
 
 	"gitlab.com/dind-executor/dind-executor/config"
 	"gitlab.com/dind-executor/dind-executor/executor"
-	"gitlab.com/dind-executor/dind-executor/executor/audit"
-	"gitlab.com/dind-executor/dind-executor/stages"
 )
 
 // operatorEnv is what every command shares: the config, the log and this
@@ -39,8 +37,9 @@ func loadOperatorEnv(opts *options, streams Streams, getenv func(string) string)
 	return &operatorEnv{cfg: cfg, log: log, hostname: hostname}, nil
 }
 
+// connect opens the Engine and checks that it answers.
 func (o *operatorEnv) connect(ctx context.Context) (*executor.Engine, error) {
-	engine, err := executor.Connect(o.cfg.Engine.Host, o.log)
+	engine, err := executor.Connect(o.engineOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -50,13 +49,6 @@ func (o *operatorEnv) connect(ctx context.Context) (*executor.Engine, error) {
 	}
 	return engine, nil
 }
-
-func (o *operatorEnv) auditor() stages.Auditor {
-	return stages.Auditor{Sink: audit.NewWriter(o.cfg.Audit.Path), Log: o.log, Host: o.hostname}
-}
-
-// auditSink is the hooks' trail, at [audit] path.
-func auditSink(cfg config.Config) stages.AuditSink { return audit.NewWriter(cfg.Audit.Path) }
 
 // operatorCommands are the commands for the people who run the runner.
 func operatorCommands(opts *options, streams Streams, getenv func(string) string) []*cobra.Command {

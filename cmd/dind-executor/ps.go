@@ -78,13 +78,17 @@ func runPs(ctx context.Context, env *operatorEnv, out io.Writer, opts *psOptions
 	if opts.json {
 		return writeJSON(out, entries)
 	}
+	if len(entries) == 0 {
+		_, err := fmt.Fprintln(out, "no sandboxes on the Engine")
+		return err
+	}
 	return writePsTable(out, entries)
 }
 
 func newPsEntry(sb executor.SandboxInfo, now time.Time) psEntry {
 	id := sb.Identity
 	e := psEntry{
-		Sandbox: id.SandboxID, JobID: id.JobID, JobName: id.JobName, ProjectID: id.ProjectID, ProjectPath: id.ProjectPath,
+		Sandbox: string(id.SandboxID), JobID: id.JobID, JobName: id.JobName, ProjectID: id.ProjectID, ProjectPath: id.ProjectPath,
 		PipelineID: id.PipelineID, RunnerHost: id.RunnerHost, Created: sb.Created.UTC(), AgeSeconds: int64(sb.Age(now).Seconds()),
 		Containers: []psContainer{}, Volumes: nonNilStrings(sb.Volumes), Networks: nonNilStrings(sb.Networks),
 	}

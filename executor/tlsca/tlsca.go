@@ -14,6 +14,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -107,27 +108,25 @@ func (b *Bundle) Fingerprint() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// FingerprintPEM is the SHA-256 of a PEM certificate, as Fingerprint.
-func FingerprintPEM(certPEM []byte) string {
-	block, _ := pem.Decode(certPEM)
-	if block == nil {
-		return ""
-	}
-	sum := sha256.Sum256(block.Bytes)
-	return hex.EncodeToString(sum[:])
+// CertInfo identifies a certificate, for the audit trail.
+type CertInfo struct {
+	Fingerprint string // SHA-256 of the certificate (DER), hex
+	NotBefore   time.Time
+	NotAfter    time.Time
 }
 
-// NotAfterPEM is when a PEM certificate expires (zero if unreadable).
-func NotAfterPEM(certPEM []byte) time.Time {
+// InfoPEM reads a PEM certificate's fingerprint and validity.
+func InfoPEM(certPEM []byte) (CertInfo, error) {
 	block, _ := pem.Decode(certPEM)
 	if block == nil {
-		return time.Time{}
+		return CertInfo{}, errors.New("not a PEM certificate")
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return time.Time{}
+		return CertInfo{}, fmt.Errorf("parse certificate: %w", err)
 	}
-	return cert.NotAfter
+	sum := sha256.Sum256(cert.Raw)
+	return CertInfo{Fingerprint: hex.EncodeToString(sum[:]), NotBefore: cert.NotBefore, NotAfter: cert.NotAfter}, nil
 }
 
 // ClientTLSConfig is what the executor uses to reach the job's daemon: the

@@ -8,16 +8,18 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// Engine is the outer Docker Engine that hosts sandboxes.
-type Engine struct {
+// docker does the sandbox's work on the outer Engine: every Engine call
+// of the executor is a method of it. Engine (lifecycle.go) is the API in
+// front of it, which adds the audit trail.
+type docker struct {
 	api *client.Client
 	log logrus.FieldLogger
 }
 
-// Connect opens a client to the Engine at host, or, when host is empty, the
+// dial opens a client to the Engine at host, or, when host is empty, the
 // one DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH or the local socket
 // name. The API version is negotiated down to what the Engine speaks.
-func Connect(host string, log logrus.FieldLogger) (*Engine, error) {
+func dial(host string, log logrus.FieldLogger) (*docker, error) {
 	opts := []client.Opt{client.FromEnv}
 	if host != "" {
 		opts = append(opts, client.WithHost(host))
@@ -26,15 +28,15 @@ func Connect(host string, log logrus.FieldLogger) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker engine client for %q: %w", host, err)
 	}
-	return &Engine{api: api, log: log}, nil
+	return &docker{api: api, log: log}, nil
 }
 
 // Close releases the client's idle connections.
-func (e *Engine) Close() error { return e.api.Close() }
+func (e *docker) Close() error { return e.api.Close() }
 
-// Ping checks the Engine answers, so that a dead Engine is reported as such
+// ping checks the Engine answers, so that a dead Engine is reported as such
 // rather than as the first failing step.
-func (e *Engine) Ping(ctx context.Context) error {
+func (e *docker) ping(ctx context.Context) error {
 	if _, err := e.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		return fmt.Errorf("docker engine at %s does not answer: %w (is dockerd running, and is [engine] host right?)", e.api.DaemonHost(), err)
 	}

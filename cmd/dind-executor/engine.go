@@ -1,0 +1,19 @@
+package main
+
+import (
+	"gitlab.com/dind-executor/dind-executor/executor"
+	"gitlab.com/dind-executor/dind-executor/executor/audit"
+)
+
+// engineOptions opens the same Engine for the hooks and the operator
+// commands, so a job and `pool fill` agree on how daemons are made.
+func (o *operatorEnv) engineOptions() executor.Options {
+	return executor.Options{
+		Host:       o.cfg.Engine.Host,
+		Settings:   executor.SettingsFromConfig(o.cfg),
+		Audit:      audit.NewWriter(o.cfg.Audit.Path),
+		RunnerHost: o.hostname,
+		Version:    version,
+		Log:        o.log,
+	}
+}

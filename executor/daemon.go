@@ -1,0 +1,89 @@
+package executor
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"time"
+
+	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
+)
+
+// jobDaemon is a started sandbox daemon and what it takes to talk to it:
+// started for the job, or claimed from the warm pool.
+type jobDaemon struct {
+	network string
+	mtu     int // 0 when claimed from the pool
+	caPEM   []byte
+	client  tlsca.PEMPair
+	tls     *tls.Config
+	started time.Time
+	poolID  SandboxID // the pooled sandbox it came from, if any
+	// layerCache is the project's layer volume the daemon's data root is.
+	layerCache string
+}
+
+// startDaemon makes a daemon its own CA, network and data root, and starts
+// it without waiting for it to answer. Prepare and the pool both use it;
+// labels labels every object (the pool adds its own). dataRoot is the
+// volume for /var/lib/docker: the sandbox's own (made here) or a project's
+// layer cache volume (made by its claim). With clientCertsInDaemon the
+// client certificate is also left in the daemon's DOCKER_TLS_CERTDIR, for
+// the job that will claim a pooled daemon.
+func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[string]string, dataRoot string, clientCertsInDaemon bool, log io.Writer) (*jobDaemon, error) {
+	id := p.Identity
+	certs, err := tlsca.New(string(id.SandboxID), p.CertLifetime)
+	if err != nil {
+		return nil, fmt.Errorf("make daemon certificates: %w", err)
+	}
+	clientTLS, err := certs.ClientTLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	mtu := p.Daemon.MTU
+	if mtu == 0 {
+		if mtu, err = e.outerMTU(ctx); err != nil {
+			return nil, err
+		}
+	}
+	network, err := e.createNetwork(ctx, id.Name(RoleNetwork), mtu, labels(RoleNetwork))
+	if err != nil {
+		return nil, err
+	}
+	if dataRoot == id.Name(RoleDataRoot) {
+		if err := e.createVolume(ctx, dataRoot, labels(RoleDataRoot)); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(log, "Created network %s (MTU %d) and volumes for sandbox %s (cache volume %s)\n", network, mtu, id.SandboxID, id.CacheVolume())
+
+	entrypoint, err := e.imageEntrypoint(ctx, p.Daemon.Image.Name)
+	if err != nil {
+		return nil, err
+	}
+	daemon := daemonContainer(p, network, mtu, dataRoot, entrypoint)
+	daemon.config.Labels = labels(RoleDaemon)
+	daemonID, err := e.createContainer(ctx, daemon)
+	if err != nil {
+		return nil, err
+	}
+	files := daemonCertFiles(certs)
+	if clientCertsInDaemon {
+		files = append(files, clientCertFiles(certs.CACert, certs.Client)...)
+	}
+	if err := e.copyFiles(ctx, daemonID, files, false); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "Starting TLS daemon %s (%s, certificates valid until %s)...\n",
+		daemon.name, p.Daemon.Security, certs.NotAfter.UTC().Format(time.RFC3339))
+	started := time.Now()
+	if err := e.startContainer(ctx, daemonID, daemon); err != nil {
+		return nil, err
+	}
+	d := &jobDaemon{network: network, mtu: mtu, caPEM: certs.CACert, client: certs.Client, tls: clientTLS, started: started}
+	if dataRoot != id.Name(RoleDataRoot) {
+		d.layerCache = dataRoot
+	}
+	return d, nil
+}

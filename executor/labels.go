@@ -1,0 +1,65 @@
+package executor
+
+// Every object the executor makes carries io.dind-executor.* labels: they
+// are how later hooks, ps, gc and the pool find it again without any state
+// on disk. This file is the one list of those keys and of the roles.
+
+// Role is a part of a sandbox; it ends each object's name and is a label.
+type Role string
+
+const (
+	RoleNetwork  Role = "network"
+	RoleDaemon   Role = "daemon"
+	RoleBuild    Role = "build"
+	RoleHelper   Role = "helper"
+	RoleService  Role = "service"
+	RoleBuilds   Role = "builds"   // volume at builds_dir
+	RoleCache    Role = "cache"    // volume at cache_dir
+	RoleDataRoot Role = "dataroot" // volume at the inner daemon's /var/lib/docker
+	RoleLayers   Role = "layers"   // a project's layer cache volume
+	// RoleClaim is a never-started marker container that holds a slot for
+	// a sandbox (a layer cache volume, or a pooled daemon).
+	RoleClaim Role = "claim"
+	// RolePoolFillLock is the marker container of a running pool fill.
+	RolePoolFillLock Role = "pool-fill-lock"
+	// RoleLastUse is the marker container recording when a project cache
+	// volume was last used.
+	RoleLastUse Role = "last-use"
+)
+
+const (
+	labelPrefix = "io.dind-executor."
+
+	// On every object of a sandbox (see Identity.Labels).
+	LabelManaged     = labelPrefix + "managed"
+	LabelSandbox     = labelPrefix + "sandbox.id"
+	LabelRole        = labelPrefix + "role"
+	LabelJobID       = labelPrefix + "job.id"
+	LabelJobName     = labelPrefix + "job.name"
+	LabelProjectID   = labelPrefix + "project.id"
+	LabelProjectPath = labelPrefix + "project.path"
+	LabelPipelineID  = labelPrefix + "pipeline.id"
+	LabelUserLogin   = labelPrefix + "user.login"
+	LabelRunnerHost  = labelPrefix + "runner.host"
+	LabelJobResponse = labelPrefix + "job.response"
+	LabelJobTimeout  = labelPrefix + "job.timeout"
+
+	// LabelProjectKey is on a project's cache volumes, which carry no
+	// sandbox id so that teardown leaves them for the next job.
+	LabelProjectKey = labelPrefix + "project.key"
+	// LabelService is on a service container: the image it was asked for.
+	LabelService = labelPrefix + "service"
+
+	// The warm pool.
+	LabelPool    = labelPrefix + "pool"     // "true" on every object of a pooled sandbox
+	LabelPoolKey = labelPrefix + "pool.key" // which DaemonSpec made it
+	LabelPooled  = labelPrefix + "pooled"   // on a claim: the pooled sandbox it took
+
+	// The layer cache: on a claim, the volume it holds and its cap.
+	LabelLayerVolume   = labelPrefix + "layers.volume"
+	LabelLayerMaxBytes = labelPrefix + "layers.max-bytes"
+
+	// On a last-use marker: the cache volume and the time (Unix seconds).
+	LabelVolume   = labelPrefix + "volume"
+	LabelLastUsed = labelPrefix + "last-used"
+)

@@ -1,0 +1,34 @@
+package executor
+
+import "gitlab.com/dind-executor/dind-executor/config"
+
+// SettingsFromConfig is the one place the operator's config becomes the
+// executor's settings.
+func SettingsFromConfig(c config.Config) Settings {
+	pull := make([]PullPolicy, 0, len(c.Sandbox.PullPolicy))
+	for _, p := range c.Sandbox.PullPolicy {
+		pull = append(pull, PullPolicy(p))
+	}
+	security := SecurityPrivileged
+	if c.Sandbox.DaemonSecurity == config.DaemonSecurityCapabilities {
+		security = SecurityCapabilities
+	}
+	s := Settings{
+		Daemon: DaemonSpec{
+			Image:        ImageRef{Name: c.Sandbox.DindImage, Pull: pull},
+			Security:     security,
+			MTU:          c.Sandbox.MTU,
+			ReadyTimeout: c.Sandbox.ReadyTimeout.Duration,
+		},
+		BuildsDir:   c.Sandbox.BuildsDir,
+		CacheDir:    c.Sandbox.CacheDir,
+		ExtraBinds:  c.Sandbox.Volumes,
+		Limits:      Limits{NanoCPUs: c.Limits.NanoCPUs(), MemoryBytes: c.Limits.MemoryBytes, Pids: c.Limits.PIDs},
+		ServiceWait: c.Sandbox.WaitForServicesTimeout.Duration,
+		PoolSize:    c.Pool.Size,
+	}
+	if c.Cache.Layers == config.CacheLayersProject {
+		s.LayerCache = &LayerCache{MaxBytes: c.Cache.MaxSizeBytes}
+	}
+	return s
+}
