@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -12,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +20,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"gitlab.com/dind-executor/dind-executor/executor"
+	"gitlab.com/dind-executor/dind-executor/executor/containerfs"
 	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
 	"gitlab.com/dind-executor/dind-executor/integration/seedjob"
 )
@@ -109,26 +108,11 @@ func prepareSandboxes(t *testing.T, engine *executor.Engine, n int) []*testSandb
 // copyFrom reads the regular files of a directory in a container.
 func copyFrom(t *testing.T, api *client.Client, container, dir string) map[string][]byte {
 	t.Helper()
-	res, err := api.CopyFromContainer(context.Background(), container, client.CopyFromContainerOptions{SourcePath: dir})
+	files, err := containerfs.ReadFiles(context.Background(), api, container, dir)
 	if err != nil {
-		t.Fatalf("copy %s from %s: %v", dir, container, err)
+		t.Fatal(err)
 	}
-	defer res.Content.Close()
-	files := map[string][]byte{}
-	tr := tar.NewReader(res.Content)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return files
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			data, _ := io.ReadAll(tr)
-			files[path.Base(h.Name)] = data
-		}
-	}
+	return files
 }
 
 func connect(t *testing.T) *executor.Engine {

@@ -13,8 +13,8 @@ import (
 )
 
 // JobResponse is the part of the runner's JOB_RESPONSE_FILE the executor
-// uses . The sandbox's identity comes from here, never
-// from CUSTOM_ENV_* values the job can set.
+// uses. The sandbox's identity comes from here, never from CUSTOM_ENV_*
+// values the job can set.
 type JobResponse struct {
 	ID          *int64          `json:"id"`
 	JobInfo     JobInfo         `json:"job_info"`

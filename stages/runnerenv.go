@@ -29,7 +29,7 @@ type RunnerEnv struct {
 	RunnerArch     string
 }
 
-// Exit codes the runner uses when the variables are absent (runner-protocol §7).
+// Exit codes the runner uses when the variables are absent.
 const (
 	defaultBuildFailureExitCode  = 1
 	defaultSystemFailureExitCode = 2

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -26,17 +27,13 @@ func newAuditCommand(load func() (*operatorEnv, error), streams Streams) *cobra.
 		Use:   "audit",
 		Short: "query the audit trail: what each job's sandbox was, ran, built and pushed, and what was removed",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			env, err := load()
-			if err != nil {
-				return err
-			}
+		RunE: runWith(load, func(_ context.Context, env *operatorEnv) error {
 			q, err := opts.query(time.Now())
 			if err != nil {
 				return err
 			}
 			return runAudit(env.cfg.Audit.Path, q, opts.json, streams)
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.Int64Var(&opts.job, "job", 0, "only this job id")

@@ -37,13 +37,9 @@ timeout plus 1h (the runner stops every job at its timeout). A sandbox from anot
 host, or without those labels, is removed once older than --older-than. Each removal
 is recorded in the audit trail, with what the sandbox's daemon still held.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := load()
-			if err != nil {
-				return err
-			}
-			return runGC(cmd.Context(), env, streams.Out, opts)
-		},
+		RunE: runWithEngine(load, func(ctx context.Context, env *operatorEnv, engine *executor.Engine) error {
+			return runGC(ctx, env.hostname, engine, streams.Out, opts)
+		}),
 	}
 	f := cmd.Flags()
 	f.DurationVar(&opts.olderThan, "older-than", 0, "remove sandboxes not known to be running once this old (default: each sandbox's job timeout plus 1h)")
@@ -54,18 +50,13 @@ is recorded in the audit trail, with what the sandbox's daemon still held.`,
 	return cmd
 }
 
-func runGC(ctx context.Context, env *operatorEnv, out io.Writer, opts *gcOptions) error {
+func runGC(ctx context.Context, hostname string, engine *executor.Engine, out io.Writer, opts *gcOptions) error {
 	if opts.olderThan < 0 {
 		return fmt.Errorf("--older-than %s is negative", opts.olderThan)
 	}
-	engine, err := env.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer engine.Close()
 	now := time.Now()
 	results, gcErr := engine.GC(ctx, executor.GCOptions{
-		Policy:     executor.GCPolicy{OlderThan: opts.olderThan, Hostname: env.hostname, Now: now},
+		Policy:     executor.GCPolicy{OlderThan: opts.olderThan, Hostname: hostname, Now: now},
 		Sandbox:    executor.SandboxID(opts.sandbox),
 		DryRun:     opts.dryRun,
 		PerSandbox: gcTimeout,

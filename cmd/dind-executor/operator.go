@@ -50,6 +50,29 @@ func (o *operatorEnv) connect(ctx context.Context) (*executor.Engine, error) {
 	return engine, nil
 }
 
+// runWith makes a command's RunE that loads the operator's config first.
+func runWith(load func() (*operatorEnv, error), f func(ctx context.Context, env *operatorEnv) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		env, err := load()
+		if err != nil {
+			return err
+		}
+		return f(cmd.Context(), env)
+	}
+}
+
+// runWithEngine also opens the Engine, and closes it after f.
+func runWithEngine(load func() (*operatorEnv, error), f func(ctx context.Context, env *operatorEnv, engine *executor.Engine) error) func(*cobra.Command, []string) error {
+	return runWith(load, func(ctx context.Context, env *operatorEnv) error {
+		engine, err := env.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer engine.Close()
+		return f(ctx, env, engine)
+	})
+}
+
 // operatorCommands are the commands for the people who run the runner.
 func operatorCommands(opts *options, streams Streams, getenv func(string) string) []*cobra.Command {
 	load := func() (*operatorEnv, error) { return loadOperatorEnv(opts, streams, getenv) }

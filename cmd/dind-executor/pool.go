@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,28 +19,13 @@ func newPoolCommand(load func() (*operatorEnv, error), streams Streams) *cobra.C
 		Use:   "pool",
 		Short: "manage the warm pool of daemons started ahead of jobs ([pool] size)",
 	}
-	// withEngine runs f with the config and a connected Engine.
-	withEngine := func(f func(cmd *cobra.Command, o *operatorEnv, engine *executor.Engine) error) func(*cobra.Command, []string) error {
-		return func(cmd *cobra.Command, _ []string) error {
-			o, err := load()
-			if err != nil {
-				return err
-			}
-			engine, err := o.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer engine.Close()
-			return f(cmd, o, engine)
-		}
-	}
 	pool.AddCommand(
 		&cobra.Command{
 			Use:   "fill",
 			Short: "start daemons until [pool] size are ready (prepare runs this in the background)",
 			Args:  cobra.NoArgs,
-			RunE: withEngine(func(cmd *cobra.Command, o *operatorEnv, engine *executor.Engine) error {
-				started, err := engine.FillPool(cmd.Context(), streams.Out)
+			RunE: runWithEngine(load, func(ctx context.Context, o *operatorEnv, engine *executor.Engine) error {
+				started, err := engine.FillPool(ctx, streams.Out)
 				fmt.Fprintf(streams.Out, "started %d pooled daemons (pool size %d)\n", started, o.cfg.Pool.Size)
 				return err
 			}),
@@ -48,8 +34,8 @@ func newPoolCommand(load func() (*operatorEnv, error), streams Streams) *cobra.C
 			Use:   "drain",
 			Short: "remove every pooled daemon no job has taken (e.g. after changing the daemon settings)",
 			Args:  cobra.NoArgs,
-			RunE: withEngine(func(cmd *cobra.Command, o *operatorEnv, engine *executor.Engine) error {
-				removed, err := engine.DrainPool(cmd.Context())
+			RunE: runWithEngine(load, func(ctx context.Context, _ *operatorEnv, engine *executor.Engine) error {
+				removed, err := engine.DrainPool(ctx)
 				fmt.Fprintf(streams.Out, "removed %s\n", removed)
 				return err
 			}),

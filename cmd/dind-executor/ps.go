@@ -24,13 +24,9 @@ func newPsCommand(load func() (*operatorEnv, error), streams Streams) *cobra.Com
 		Use:   "ps",
 		Short: "list the sandboxes on the Engine now: job, project, age and the state of each container",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := load()
-			if err != nil {
-				return err
-			}
-			return runPs(cmd.Context(), env, streams.Out, opts)
-		},
+		RunE: runWithEngine(load, func(ctx context.Context, _ *operatorEnv, engine *executor.Engine) error {
+			return runPs(ctx, engine, streams.Out, opts)
+		}),
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON array instead of a table")
 	return cmd
@@ -60,12 +56,7 @@ type psContainer struct {
 	Status string `json:"status"`
 }
 
-func runPs(ctx context.Context, env *operatorEnv, out io.Writer, opts *psOptions) error {
-	engine, err := env.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer engine.Close()
+func runPs(ctx context.Context, engine *executor.Engine, out io.Writer, opts *psOptions) error {
 	sandboxes, err := engine.Sandboxes(ctx)
 	if err != nil {
 		return err
