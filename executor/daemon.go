@@ -64,6 +64,7 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 	}
 	daemon := daemonContainer(p, network, mtu, dataRoot, entrypoint)
 	daemon.config.Labels = labels(RoleDaemon)
+	daemon.config.Labels[LabelCA] = string(certs.CACert)
 	daemonID, err := e.createContainer(ctx, daemon)
 	if err != nil {
 		return nil, err

@@ -7,8 +7,6 @@ import (
 	"strconv"
 
 	"github.com/moby/moby/client"
-
-	"gitlab.com/dind-executor/dind-executor/executor/containerfs"
 )
 
 // Description is a prepared sandbox as the Engine reports it: the rights,
@@ -92,9 +90,4 @@ func (e *docker) containerRights(ctx context.Context, c ContainerState) (Contain
 		r.RepoDigests = img.RepoDigests
 	}
 	return r, nil
-}
-
-// readFiles reads a file or directory of a container into memory.
-func (e *docker) readFiles(ctx context.Context, container, source string) (map[string][]byte, error) {
-	return containerfs.ReadFiles(ctx, e.api, container, source)
 }

@@ -59,6 +59,12 @@ const (
 	LabelLayerVolume   = labelPrefix + "layers.volume"
 	LabelLayerMaxBytes = labelPrefix + "layers.max-bytes"
 
+	// LabelCA is on a daemon container: the CA certificate (public, PEM)
+	// the daemon's server certificate chains to, pinned when the executor
+	// made it, so reading the daemon back never trusts a file the job can
+	// rewrite.
+	LabelCA = labelPrefix + "ca"
+
 	// On a last-use marker: the cache volume and the time (Unix seconds).
 	LabelVolume   = labelPrefix + "volume"
 	LabelLastUsed = labelPrefix + "last-used"

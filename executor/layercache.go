@@ -1,16 +1,17 @@
 package executor
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
 )
 
@@ -59,70 +60,111 @@ func (e *docker) claimLayerVolume(ctx context.Context, p plan) (string, error) {
 	return "", nil
 }
 
-// pruneScript runs inside the daemon container before teardown: it drops
-// stopped containers, then, while the data root is over the cap, the
-// oldest images.
-const pruneScript = `max_kib=$(($1 / 1024))
-docker container prune -f >/dev/null 2>&1
-used() { du -sxk /var/lib/docker | cut -f1; }
-removed=0
-if [ "$max_kib" -gt 0 ] && [ "$(used)" -gt "$max_kib" ]; then
-  docker builder prune -af >/dev/null 2>&1 || true
-  for img in $(docker image ls -q --no-trunc --format '{{.CreatedAt}} {{.ID}}' | sort | awk '{print $NF}'); do
-    [ "$(used)" -le "$max_kib" ] && break
-    docker image rm -f "$img" >/dev/null 2>&1 && removed=$((removed + 1))
-  done
-fi
-echo "layer cache: $(($(used) / 1024)) MiB kept, $removed images pruned (cap $(($max_kib / 1024)) MiB)"`
-
-// releaseLayerCache readies a sandbox's layer volume for the project's
-// next job: it prunes it to its cap and stops the daemon cleanly, so the
-// data root is consistent when the next daemon opens it, and records the
-// volume's last use for gc --caches. Teardown then removes the claim with
-// the sandbox's other containers.
-func (e *docker) releaseLayerCache(ctx context.Context, sandboxID SandboxID) (string, error) {
-	claims, err := e.api.ContainerList(ctx, client.ContainerListOptions{All: true,
-		Filters: client.Filters{}.Add("label", LabelSandbox+"="+string(sandboxID)).Add("label", LabelRole+"="+string(RoleClaim)).Add("label", LabelLayerVolume)})
-	if err != nil || len(claims.Items) == 0 {
-		return "", err
+// layerClaim finds the layer cache claim among a sandbox's containers.
+func layerClaim(containers []container.Summary) (container.Summary, bool) {
+	for _, c := range containers {
+		if Role(c.Labels[LabelRole]) == RoleClaim && c.Labels[LabelLayerVolume] != "" {
+			return c, true
+		}
 	}
-	claim := claims.Items[0]
-	e.stampVolumeUse(ctx, claim.Labels[LabelLayerVolume], claim.ImageID, claim.Labels)
-	maxBytes := claim.Labels[LabelLayerMaxBytes]
-	daemon := sandboxID.Name(RoleDaemon)
-	var out bytes.Buffer
-	var errs []error
-	if err := e.execDetached(ctx, daemon, []string{"sh", "-c", pruneScript, "prune", maxBytes}, &out); err != nil && !cerrdefs.IsNotFound(err) {
-		errs = append(errs, fmt.Errorf("prune layer cache in %s: %w", daemon, err))
-	}
-	stopWait := int(daemonStopWait.Seconds())
-	if _, err := e.api.ContainerStop(ctx, daemon, client.ContainerStopOptions{Timeout: &stopWait}); err != nil && !cerrdefs.IsNotFound(err) {
-		errs = append(errs, fmt.Errorf("stop daemon %s: %w", daemon, err))
-	}
-	return strings.TrimSpace(out.String()), errors.Join(errs...)
+	return container.Summary{}, false
 }
 
-// execDetached runs cmd as root in a running container and collects its
-// output; a non-zero exit is an error.
-func (e *docker) execDetached(ctx context.Context, containerName string, cmd []string, out io.Writer) error {
-	created, err := e.api.ExecCreate(ctx, containerName, client.ExecCreateOptions{User: "0", AttachStdout: true, AttachStderr: true, Cmd: cmd})
+// releaseLayerCache readies a sandbox's layer volume for the project's
+// next job, through the daemon's API over mutual TLS (never by running
+// a program in the daemon container, whose files the job controls): it
+// removes every container the job left (running or not, whatever its
+// restart policy), prunes images to the cap, and stops the daemon cleanly
+// so the data root is consistent when the next daemon opens it. It records
+// the volume's last use for gc --caches. When the daemon cannot be
+// cleaned, the volume is discarded rather than handed to the next job.
+// Teardown then removes the claim with the sandbox's other containers.
+func (e *docker) releaseLayerCache(ctx context.Context, id SandboxID, claim container.Summary) (string, error) {
+	volume := claim.Labels[LabelLayerVolume]
+	maxBytes, _ := strconv.ParseInt(claim.Labels[LabelLayerMaxBytes], 10, 64)
+	e.stampVolumeUse(ctx, volume, claim.ImageID, claim.Labels)
+	summary, cleanErr := e.cleanLayerDaemon(ctx, id, maxBytes)
+	daemon := id.Name(RoleDaemon)
+	stopWait := int(daemonStopWait.Seconds())
+	if _, err := e.api.ContainerStop(ctx, daemon, client.ContainerStopOptions{Timeout: &stopWait}); err != nil && !cerrdefs.IsNotFound(err) {
+		cleanErr = errors.Join(cleanErr, fmt.Errorf("stop daemon %s: %w", daemon, err))
+	}
+	if cleanErr == nil {
+		return summary, nil
+	}
+	// The volume is mounted by the daemon until it is removed.
+	if _, err := e.api.ContainerRemove(ctx, daemon, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		return "", fmt.Errorf("layer cache %s could not be cleaned (%v) and its daemon not removed: %w", volume, cleanErr, err)
+	}
+	if err := e.removeCacheVolume(ctx, volume); err != nil {
+		return "", fmt.Errorf("layer cache %s could not be cleaned (%v) nor discarded: %w", volume, cleanErr, err)
+	}
+	return fmt.Sprintf("layer cache %s discarded: it could not be cleaned for the next job (%v)", volume, cleanErr), nil
+}
+
+// cleanLayerDaemon removes every container of the job's daemon and prunes
+// its images, oldest first, until images and build cache fit maxBytes
+// (0: no cap).
+func (e *docker) cleanLayerDaemon(ctx context.Context, id SandboxID, maxBytes int64) (string, error) {
+	inner, err := e.innerClient(ctx, id)
 	if err != nil {
-		return err
+		return "", err
 	}
-	attached, err := e.api.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
+	defer inner.Close()
+	containers, err := inner.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil {
-		return err
+		return "", fmt.Errorf("list the daemon's containers: %w", err)
 	}
-	defer attached.Close()
-	if _, err := stdcopyBoth(out, attached.Reader); err != nil {
-		return err
+	for _, c := range containers.Items {
+		if _, err := inner.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("remove container %s of the job's daemon: %w", c.ID, err)
+		}
 	}
-	code, err := e.execExitCode(ctx, created.ID)
+	used, err := layerBytes(ctx, inner)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if code != 0 {
-		return fmt.Errorf("%s exited with code %d: %s", cmd[0], code, out)
+	pruned := 0
+	if maxBytes > 0 && used > maxBytes {
+		if _, err := inner.BuildCachePrune(ctx, client.BuildCachePruneOptions{All: true}); err != nil {
+			return "", fmt.Errorf("prune the build cache: %w", err)
+		}
+		images, err := inner.ImageList(ctx, client.ImageListOptions{All: false})
+		if err != nil {
+			return "", fmt.Errorf("list the daemon's images: %w", err)
+		}
+		slices.SortFunc(images.Items, func(a, b image.Summary) int { return cmp.Compare(a.Created, b.Created) })
+		for _, img := range images.Items {
+			if used, err = layerBytes(ctx, inner); err != nil || used <= maxBytes {
+				break
+			}
+			if _, err := inner.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err == nil {
+				pruned++
+			}
+		}
+		if err != nil {
+			return "", err
+		}
+		if used, err = layerBytes(ctx, inner); err != nil {
+			return "", err
+		}
 	}
-	return nil
+	// Checked again: nothing of the job may be left to run in the next one.
+	left, err := inner.ContainerList(ctx, client.ContainerListOptions{All: true})
+	if err != nil {
+		return "", fmt.Errorf("list the daemon's containers: %w", err)
+	}
+	if len(left.Items) > 0 {
+		return "", fmt.Errorf("%d containers appeared in the job's daemon while it was cleaned", len(left.Items))
+	}
+	return fmt.Sprintf("layer cache: %d MiB kept, %d images pruned (cap %d MiB)", used>>20, pruned, maxBytes>>20), nil
+}
+
+// layerBytes is what the daemon's images and build cache take.
+func layerBytes(ctx context.Context, inner *client.Client) (int64, error) {
+	du, err := inner.DiskUsage(ctx, client.DiskUsageOptions{Images: true, BuildCache: true})
+	if err != nil {
+		return 0, fmt.Errorf("disk usage of the job's daemon: %w", err)
+	}
+	return du.Images.TotalSize + du.BuildCache.TotalSize, nil
 }

@@ -172,22 +172,26 @@ const producedTimeout = 30 * time.Second
 // the sandbox's daemon produced (sandbox.produced); after, what was
 // removed (sandbox.destroyed). It is idempotent and safe after a failed
 // or partial Prepare: a sandbox already gone records nothing and succeeds.
-// Audit failures are logged; only the removal's own error is returned.
+// When ctx ends (a signal, the caller's deadline) the inventory stops at
+// once and the removal goes on for TeardownGrace, then stops too. Audit
+// failures are logged; only the removal's own error is returned.
 func (e *Engine) Teardown(ctx context.Context, id SandboxID, o TeardownOptions) (Removed, error) {
+	rctx, cancel := withGrace(ctx, TeardownGrace)
+	defer cancel()
 	e.waitForEngine(ctx)
-	info, exists, err := e.m.sandboxByID(ctx, id)
+	info, exists, err := e.m.sandboxByID(rctx, id)
 	if err != nil {
 		exists = false
 	}
 	ident := info.Identity
 	ident.SandboxID = id
-	if exists {
+	if exists && ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, producedTimeout)
 		produced, perr := e.m.produced(pctx, id)
 		cancel()
 		e.trail.produced(ident, produced, perr)
 	}
-	removed, err := e.m.teardown(ctx, id)
+	removed, err := e.m.teardown(rctx, id)
 	if !exists && err == nil && removed.empty() {
 		return removed, nil // nothing was there: a second cleanup, or after gc
 	}

@@ -52,6 +52,10 @@ func (e *Engine) GC(ctx context.Context, o GCOptions) ([]GCResult, error) {
 		if o.Sandbox != "" && sb.Identity.SandboxID != o.Sandbox {
 			continue
 		}
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("gc stopped: %w", context.Cause(ctx)))
+			break
+		}
 		v, err := o.Policy.Judge(sb)
 		if err != nil {
 			return out, err

@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"gitlab.com/dind-executor/dind-executor/executor/containerfs"
 	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
 )
 
@@ -147,13 +148,14 @@ func (e *docker) claimPooled(ctx context.Context, p plan) (*jobDaemon, error) {
 			return nil, fmt.Errorf("claim pooled daemon %s: %w", poolID.Name(RoleDaemon), err)
 		}
 		// No job has run in it yet: its certificate directory is still
-		// what the pool put there.
-		files, err := e.readFiles(ctx, c.ID, ClientCertDir)
+		// what the pool put there; the CA is the one pinned in its label.
+		files, err := containerfs.ReadNamed(ctx, e.api, c.ID, ClientCertDir, "cert.pem", "key.pem")
 		if err != nil {
 			return nil, fmt.Errorf("client certificate of pooled daemon %s: %w", poolID.Name(RoleDaemon), err)
 		}
+		caPEM := []byte(c.Labels[LabelCA])
 		pair := tlsca.PEMPair{Cert: files["cert.pem"], Key: files["key.pem"]}
-		tlsConfig, err := tlsca.ClientTLSConfig(files["ca.pem"], pair)
+		tlsConfig, err := tlsca.ClientTLSConfig(caPEM, pair)
 		if err != nil {
 			return nil, fmt.Errorf("client certificate of pooled daemon %s: %w", poolID.Name(RoleDaemon), err)
 		}
@@ -161,7 +163,7 @@ func (e *docker) claimPooled(ctx context.Context, p plan) (*jobDaemon, error) {
 			poolID:  poolID,
 			network: poolID.Name(RoleNetwork),
 			client:  pair,
-			caPEM:   files["ca.pem"],
+			caPEM:   caPEM,
 			tls:     tlsConfig,
 			started: time.Unix(c.Created, 0),
 		}, nil

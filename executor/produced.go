@@ -10,6 +10,7 @@ import (
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
 
+	"gitlab.com/dind-executor/dind-executor/executor/containerfs"
 	"gitlab.com/dind-executor/dind-executor/executor/innerdaemon"
 	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
 )
@@ -92,21 +93,33 @@ func (e *docker) produced(ctx context.Context, id SandboxID) (Produced, error) {
 	return p, nil
 }
 
-// innerClient is an Engine API client for the sandbox's daemon, with the
-// job's client certificate held in memory.
+// innerClient is an Engine API client for the sandbox's daemon. The
+// daemon must prove it holds a certificate of the CA pinned in its label
+// when the executor made it; the client certificate is the job's, read
+// from the build container (bounded: the job can have put anything there),
+// and held in memory only.
 func (e *docker) innerClient(ctx context.Context, id SandboxID) (*client.Client, error) {
-	if err := e.daemonStillRunning(ctx, id); err != nil {
-		return nil, err
+	name := id.Name(RoleDaemon)
+	res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("inspect daemon container %s: %w", name, err)
 	}
+	if st := res.Container.State; st != nil && !st.Running {
+		return nil, fmt.Errorf("daemon container %s is not running (exit code %d)", name, st.ExitCode)
+	}
+	if res.Container.Config == nil || res.Container.Config.Labels[LabelCA] == "" {
+		return nil, fmt.Errorf("daemon container %s has no pinned CA label: made by an older version", name)
+	}
+	caPEM := []byte(res.Container.Config.Labels[LabelCA])
 	addr, err := e.daemonAddress(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	files, err := e.readFiles(ctx, id.Name(RoleBuild), ClientCertDir)
+	files, err := containerfs.ReadNamed(ctx, e.api, id.Name(RoleBuild), ClientCertDir, "cert.pem", "key.pem")
 	if err != nil {
 		return nil, fmt.Errorf("the job's client certificate: %w", err)
 	}
-	tlsConfig, err := tlsca.ClientTLSConfig(files["ca.pem"], tlsca.PEMPair{Cert: files["cert.pem"], Key: files["key.pem"]})
+	tlsConfig, err := tlsca.ClientTLSConfig(caPEM, tlsca.PEMPair{Cert: files["cert.pem"], Key: files["key.pem"]})
 	if err != nil {
 		return nil, fmt.Errorf("the job's client certificate in %s: %w", id.Name(RoleBuild), err)
 	}

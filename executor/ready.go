@@ -21,6 +21,7 @@ const (
 	readyPollInterval = 50 * time.Millisecond
 	readyAttemptLimit = 2 * time.Second
 	logTailLines      = 20
+	maxLogTail        = 16 << 10
 )
 
 // daemonAddress is where the executor reaches the job's daemon: its address
@@ -121,7 +122,8 @@ func (e *docker) logTail(container string) string {
 	}
 	defer logs.Close()
 	var out bytes.Buffer
-	if _, err := stdcopyBoth(&out, logs); err != nil && !errors.Is(err, io.EOF) {
+	// A line can be any length: what reaches the job log is bounded.
+	if _, err := stdcopyBoth(&out, io.LimitReader(logs, maxLogTail)); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return "; logs unavailable: " + err.Error()
 	}
 	text := strings.TrimSpace(out.String())

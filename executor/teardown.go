@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
@@ -42,33 +43,23 @@ func (e *docker) teardown(ctx context.Context, sandboxID SandboxID) (Removed, er
 	// for gc --caches.
 	e.stampCacheUse(ctx, sandboxID)
 
-	// A layer cache outlives the sandbox: prune it and stop its daemon
-	// cleanly before the containers go.
-	if summary, err := e.releaseLayerCache(ctx, sandboxID); err != nil {
-		errs = append(errs, err)
-	} else if summary != "" {
-		removed.LayerCache = summary
-	}
-
 	containers, err := e.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("list containers: %w", err))
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, c := range containers.Items {
-		wg.Go(func() {
-			_, err := e.api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && !cerrdefs.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("remove container %s: %w", containerName(c.Names, c.ID), err))
-				return
-			}
-			removed.Containers = append(removed.Containers, containerName(c.Names, c.ID))
-		})
+	rest := containers.Items
+	if claim, ok := layerClaim(rest); ok {
+		// A layer cache outlives the sandbox. The job's own containers go
+		// first, so nothing of the job can start anything in the daemon
+		// while it is cleaned for the project's next job.
+		var jobs []container.Summary
+		jobs, rest = splitJobContainers(rest)
+		errs = append(errs, e.removeContainers(ctx, jobs, &removed))
+		summary, err := e.releaseLayerCache(ctx, sandboxID, claim)
+		removed.LayerCache = summary
+		errs = append(errs, err)
 	}
-	wg.Wait()
+	errs = append(errs, e.removeContainers(ctx, rest, &removed))
 
 	volumes, err := e.api.VolumeList(ctx, client.VolumeListOptions{Filters: filter})
 	if err != nil {
@@ -108,6 +99,42 @@ func (r *Removed) add(more Removed) {
 	r.Containers = append(r.Containers, more.Containers...)
 	r.Volumes = append(r.Volumes, more.Volumes...)
 	r.Networks = append(r.Networks, more.Networks...)
+}
+
+// removeContainers force-removes containers in parallel and adds them to
+// removed; one already gone counts as removed.
+func (e *docker) removeContainers(ctx context.Context, containers []container.Summary, removed *Removed) error {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var errs []error
+	for _, c := range containers {
+		wg.Go(func() {
+			_, err := e.api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && !cerrdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("remove container %s: %w", containerName(c.Names, c.ID), err))
+				return
+			}
+			removed.Containers = append(removed.Containers, containerName(c.Names, c.ID))
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// splitJobContainers separates the containers the job's code runs in
+// (build, helper, services) from the daemon and the markers.
+func splitJobContainers(all []container.Summary) (jobs, rest []container.Summary) {
+	for _, c := range all {
+		switch Role(c.Labels[LabelRole]) {
+		case RoleBuild, RoleHelper, RoleService:
+			jobs = append(jobs, c)
+		default:
+			rest = append(rest, c)
+		}
+	}
+	return jobs, rest
 }
 
 func containerName(names []string, id string) string {

@@ -8,18 +8,20 @@ import (
 	"gitlab.com/dind-executor/dind-executor/executor"
 )
 
-// cleanupTimeout bounds teardown on its own clock: cleanup must finish even
-// when the job was cancelled, and the runner gives it up to an hour.
+// cleanupTimeout bounds teardown whatever the job left behind: the runner
+// gives cleanup up to an hour, and gc removes what is left later.
 const cleanupTimeout = 5 * time.Minute
 
 // CleanupHook removes everything the sandbox created, found by label. It is
-// idempotent: after a failed prepare, or a second time, it succeeds.
+// idempotent: after a failed prepare, or a second time, it succeeds. On
+// SIGTERM/SIGINT it stops asking the daemon what it produced and removes
+// what it can within the executor's teardown grace.
 func (h *Hooks) CleanupHook(ctx context.Context) error {
 	sandboxID, err := h.sandboxID()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 	defer cancel()
 	engine, err := h.Connect()
 	if err != nil {

@@ -44,11 +44,57 @@ func Ping(ctx context.Context, c *http.Client, addr string) error {
 	return nil
 }
 
-// Client is an Engine API client for the daemon at addr.
+// MaxResponse bounds one answer of a sandbox's daemon: the job controls
+// that daemon, and an image list of a real job is kilobytes.
+const MaxResponse = 16 << 20
+
+// Client is an Engine API client for the daemon at addr. Every response
+// body is cut off, with an error, past MaxResponse.
 func Client(addr string, tlsConfig *tls.Config) (*client.Client, error) {
-	c, err := client.New(client.WithHost("tcp://"+addr), client.WithHTTPClient(HTTPClient(tlsConfig, 0)))
+	hc := HTTPClient(tlsConfig, 0)
+	hc.Transport = limitedTransport{next: hc.Transport, max: MaxResponse}
+	c, err := client.New(client.WithHost("tcp://"+addr), client.WithHTTPClient(hc))
 	if err != nil {
 		return nil, fmt.Errorf("client for the job's daemon at %s: %w", addr, err)
 	}
 	return c, nil
 }
+
+// limitedTransport bounds every response body it returns.
+type limitedTransport struct {
+	next http.RoundTripper
+	max  int64
+}
+
+func (t limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &limitedBody{rc: resp.Body, left: t.max}
+	return resp, nil
+}
+
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// At the bound: only the end of the answer may follow.
+		var one [1]byte
+		if n, err := b.rc.Read(one[:]); n == 0 && err == io.EOF {
+			return 0, io.EOF
+		}
+		return 0, fmt.Errorf("the daemon's answer is larger than %d bytes", MaxResponse)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
