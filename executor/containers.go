@@ -98,6 +98,9 @@ func daemonContainer(s plan, networkName string, mtu int, dataRoot string, image
 	if len(imageEntrypoint) > 0 {
 		entrypoint = append([]string{"sh", "-c", daemonWrapper, "sh"}, imageEntrypoint...)
 	}
+	daemonImage, daemonPlatform := s.Daemon.Image.createRef()
+	daemonLabels := id.Labels(RoleDaemon)
+	daemonLabels[LabelImage] = s.Daemon.Image.Name
 	nest := "0"
 	if s.Daemon.Security == SecurityCapabilities {
 		nest = "1"
@@ -105,14 +108,14 @@ func daemonContainer(s plan, networkName string, mtu int, dataRoot string, image
 	return containerSpec{
 		name:     id.Name(RoleDaemon),
 		role:     RoleDaemon,
-		platform: s.Daemon.Image.Platform,
+		platform: daemonPlatform,
 		config: &container.Config{
-			Image:      s.Daemon.Image.Name,
+			Image:      daemonImage,
 			Entrypoint: entrypoint,
 			Hostname:   "docker",
 			Env:        []string{"DOCKER_TLS_CERTDIR=" + CertDir, "NEST_CGROUPS=" + nest},
 			Cmd:        []string{"--mtu=" + strconv.Itoa(mtu)},
-			Labels:     id.Labels(RoleDaemon),
+			Labels:     daemonLabels,
 		},
 		host:       host,
 		networking: attach(networkName, "docker"),
@@ -157,14 +160,17 @@ func helperContainer(s plan, networkName string) containerSpec {
 // network, the builds and cache volumes, the limits, and no extra rights.
 func jobContainer(s plan, networkName string, role Role, image ImageRef, env []string) containerSpec {
 	id := s.Identity
+	ref, platform := image.createRef()
+	labels := id.Labels(role)
+	labels[LabelImage] = image.Name
 	return containerSpec{
 		name:     id.Name(role),
 		role:     role,
-		platform: image.Platform,
+		platform: platform,
 		config: &container.Config{
-			Image:  image.Name,
+			Image:  ref,
 			Env:    env,
-			Labels: id.Labels(role),
+			Labels: labels,
 		},
 		host: &container.HostConfig{
 			NetworkMode: container.NetworkMode(networkName),
@@ -187,12 +193,14 @@ func serviceContainer(s plan, networkName string, i int) containerSpec {
 	svc := s.Services[i]
 	labels := id.Labels(RoleService)
 	labels[LabelService] = svc.Image.Name
+	labels[LabelImage] = svc.Image.Name
+	ref, platform := svc.Image.createRef()
 	return containerSpec{
 		name:     serviceName(id.SandboxID, i),
 		role:     RoleService,
-		platform: svc.Image.Platform,
+		platform: platform,
 		config: &container.Config{
-			Image:      svc.Image.Name,
+			Image:      ref,
 			Entrypoint: svc.Entrypoint,
 			Cmd:        svc.Command,
 			Env:        svc.Env,

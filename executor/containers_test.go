@@ -245,3 +245,32 @@ func TestSandboxIDValidate(t *testing.T) {
 		}
 	}
 }
+
+// Containers run the image ids prepare resolved, not the tags: another
+// job pulling the same tag for another platform cannot change them.
+func TestContainersRunThePinnedImageIDs(t *testing.T) {
+	p := testSpec()
+	p.BuildImage.Platform = "linux/arm64"
+	p.Services = []Service{{Image: ImageRef{Name: "pg:15"}}}
+	p = p.pinned(map[string]string{"dind:test": "sha256:d", "job:test": "sha256:j", "helper:test": "sha256:h", "pg:15": "sha256:p"})
+	cases := []struct {
+		c       containerSpec
+		wantID  string
+		wantRef string
+	}{
+		{daemonContainer(p, "net", 1500, "v", nil), "sha256:d", "dind:test"},
+		{buildContainer(p, "net"), "sha256:j", "job:test"},
+		{helperContainer(p, "net"), "sha256:h", "helper:test"},
+		{serviceContainer(p, "net", 0), "sha256:p", "pg:15"},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.c.role), func(t *testing.T) {
+			if tc.c.config.Image != tc.wantID || tc.c.platform != "" {
+				t.Errorf("created from %q (platform %q), want the id %s", tc.c.config.Image, tc.c.platform, tc.wantID)
+			}
+			if got := tc.c.config.Labels[LabelImage]; got != tc.wantRef {
+				t.Errorf("image label %q, want %q", got, tc.wantRef)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"maps"
 	"time"
 
 	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
@@ -58,12 +59,13 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 	}
 	fmt.Fprintf(log, "Created network %s (MTU %d) and volumes for sandbox %s (cache volume %s)\n", network, mtu, id.SandboxID, id.CacheVolume())
 
-	entrypoint, err := e.imageEntrypoint(ctx, p.Daemon.Image.Name)
+	image, _ := p.Daemon.Image.createRef()
+	entrypoint, err := e.imageEntrypoint(ctx, image)
 	if err != nil {
 		return nil, err
 	}
 	daemon := daemonContainer(p, network, mtu, dataRoot, entrypoint)
-	daemon.config.Labels = labels(RoleDaemon)
+	maps.Copy(daemon.config.Labels, labels(RoleDaemon))
 	daemon.config.Labels[LabelCA] = string(certs.CACert)
 	daemonID, err := e.createContainer(ctx, daemon)
 	if err != nil {

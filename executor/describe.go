@@ -76,6 +76,9 @@ func (e *docker) containerRights(ctx context.Context, c ContainerState) (Contain
 	r := ContainerRights{Role: c.Role, Name: c.Name, ID: ci.ID, ImageID: ci.Image}
 	if ci.Config != nil {
 		r.ImageRef, r.User = ci.Config.Image, ci.Config.User
+		if ref := ci.Config.Labels[LabelImage]; ref != "" {
+			r.ImageRef = ref
+		}
 	}
 	if h := ci.HostConfig; h != nil {
 		r.Privileged = h.Privileged

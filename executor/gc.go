@@ -26,6 +26,9 @@ type GCPolicy struct {
 	Now      time.Time
 	// DirExists reports whether a directory exists; nil: os.Stat.
 	DirExists func(dir string) (bool, error)
+	// OwnerAlive says whether a sandbox's runner process runs, and
+	// whether that can be told from here; nil: Owner.Alive.
+	OwnerAlive func(Owner) (alive, known bool)
 }
 
 // GCVerdict is what gc decided about one sandbox, and why.
@@ -35,12 +38,14 @@ type GCVerdict struct {
 	Reason  string
 }
 
-// Judge decides whether sb's job is over. A job is known to be running
-// while the runner's temp dir holding its JOB_RESPONSE_FILE exists on this
-// host (the runner removes it only after cleanup): such a sandbox is kept
-// until it is older than its job could run, whatever OlderThan says. A job
-// is known to be over when that temp dir is gone. Otherwise (another host,
-// labels from an older version) only age decides.
+// Judge decides whether sb's job is over. For a sandbox made on this host,
+// the job is known to be over when the runner process that prepared it is
+// gone (checked only where this process sees that runner's pid namespace)
+// or when the runner's temp dir holding its JOB_RESPONSE_FILE is gone (the
+// runner removes it only after cleanup). While both remain, the job is
+// running and its sandbox is kept until it is older than its job could
+// run, whatever OlderThan says. Otherwise (another host, labels from an
+// older version) only age decides.
 func (p GCPolicy) Judge(sb SandboxInfo) (GCVerdict, error) {
 	v := GCVerdict{Sandbox: sb}
 	id := sb.Identity
@@ -51,7 +56,14 @@ func (p GCPolicy) Judge(sb SandboxInfo) (GCVerdict, error) {
 		limit = jobLimit
 	}
 
-	if id.RunnerHost != "" && id.RunnerHost == p.Hostname && filepath.IsAbs(id.JobResponseFile) {
+	sameHost := id.RunnerHost != "" && id.RunnerHost == p.Hostname
+	if sameHost {
+		if alive, known := p.ownerAlive(id.Owner); known && !alive {
+			v.Remove, v.Reason = true, fmt.Sprintf("job over: the runner process %d that prepared it is gone", id.Owner.PID)
+			return v, nil
+		}
+	}
+	if sameHost && filepath.IsAbs(id.JobResponseFile) {
 		dir := filepath.Dir(id.JobResponseFile)
 		exists, err := p.dirExists(dir)
 		if err != nil {
@@ -74,6 +86,13 @@ func (p GCPolicy) Judge(sb SandboxInfo) (GCVerdict, error) {
 	}
 	v.Reason = fmt.Sprintf("younger than %s (%s old)", round(limit), round(age))
 	return v, nil
+}
+
+func (p GCPolicy) ownerAlive(o Owner) (alive, known bool) {
+	if p.OwnerAlive != nil {
+		return p.OwnerAlive(o)
+	}
+	return o.Alive()
 }
 
 func (p GCPolicy) dirExists(dir string) (bool, error) {

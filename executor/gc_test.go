@@ -7,6 +7,28 @@ import (
 	"time"
 )
 
+const (
+	liveRunner    = 1
+	deadRunner    = 2
+	unknownRunner = 3
+)
+
+// runners says which fake runner processes run, by pid.
+func runners(o Owner) (alive, known bool) {
+	switch o.PID {
+	case liveRunner:
+		return true, true
+	case deadRunner:
+		return false, true
+	}
+	return false, false
+}
+
+func owned(sb SandboxInfo, pid int) SandboxInfo {
+	sb.Identity.Owner = Owner{PID: pid, StartTicks: 42, PIDNamespace: "pid:[1]", BootID: "b"}
+	return sb
+}
+
 func TestGCJudge(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	live, gone := "/tmp/custom-executor111", "/tmp/custom-executor222"
@@ -45,10 +67,15 @@ func TestGCJudge(t *testing.T) {
 		{"no labels: the runner's default timeout", sandbox("", "", 0, 2*time.Hour), 0, false, "younger than 3h0m0s", ""},
 		{"no labels, old", sandbox("", "", 0, 4*time.Hour), 0, true, "older than 3h0m0s", ""},
 		{"relative response path is not trusted", sandbox("here", "tmp", 60, time.Minute), 0, false, "younger than", ""},
+		{"runner killed: removed at once though its temp dir remains", owned(sandbox("here", live, 3600, time.Second), deadRunner), 0, true, "runner process 2 that prepared it is gone", ""},
+		{"runner alive: the temp dir decides", owned(sandbox("here", live, 3600, time.Second), liveRunner), 0, false, "job running", ""},
+		{"runner alive but its temp dir gone", owned(sandbox("here", gone, 3600, time.Second), liveRunner), 0, true, "temp dir " + gone + " is gone", ""},
+		{"runner in a pid namespace gc cannot see: the temp dir decides", owned(sandbox("here", live, 3600, time.Second), unknownRunner), 0, false, "job running", ""},
+		{"another host's dead-looking pid is never judged", owned(sandbox("elsewhere", live, 3600, time.Second), deadRunner), 0, false, "younger than", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := GCPolicy{OlderThan: tc.olderThan, Hostname: "here", Now: now, DirExists: dirs}
+			p := GCPolicy{OlderThan: tc.olderThan, Hostname: "here", Now: now, DirExists: dirs, OwnerAlive: runners}
 			v, err := p.Judge(tc.sb)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {

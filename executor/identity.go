@@ -33,6 +33,9 @@ type Identity struct {
 	RunnerHost        string
 	JobResponseFile   string // absolute path on RunnerHost
 	JobTimeoutSeconds int64
+	// Owner is the runner process that prepared the sandbox: gc removes
+	// the sandbox as soon as it is gone.
+	Owner Owner
 }
 
 // Name is the Engine object name of a part of this sandbox.
@@ -90,6 +93,10 @@ func (id Identity) Labels(role Role) map[string]string {
 		LabelRunnerHost:  id.RunnerHost,
 		LabelJobResponse: id.JobResponseFile,
 		LabelJobTimeout:  strconv.FormatInt(id.JobTimeoutSeconds, 10),
+		LabelOwnerPID:    strconv.Itoa(id.Owner.PID),
+		LabelOwnerStart:  strconv.FormatUint(id.Owner.StartTicks, 10),
+		LabelOwnerPIDNS:  id.Owner.PIDNamespace,
+		LabelOwnerBoot:   id.Owner.BootID,
 	}
 }
 
@@ -111,5 +118,11 @@ func IdentityFromLabels(labels map[string]string) Identity {
 		RunnerHost:        labels[LabelRunnerHost],
 		JobResponseFile:   labels[LabelJobResponse],
 		JobTimeoutSeconds: num(LabelJobTimeout),
+		Owner: Owner{
+			PID:          int(num(LabelOwnerPID)),
+			StartTicks:   uint64(num(LabelOwnerStart)),
+			PIDNamespace: labels[LabelOwnerPIDNS],
+			BootID:       labels[LabelOwnerBoot],
+		},
 	}
 }

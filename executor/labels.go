@@ -43,12 +43,20 @@ const (
 	LabelRunnerHost  = labelPrefix + "runner.host"
 	LabelJobResponse = labelPrefix + "job.response"
 	LabelJobTimeout  = labelPrefix + "job.timeout"
+	// The runner process that owns the sandbox (see Owner).
+	LabelOwnerPID   = labelPrefix + "owner.pid"
+	LabelOwnerStart = labelPrefix + "owner.start"
+	LabelOwnerPIDNS = labelPrefix + "owner.pidns"
+	LabelOwnerBoot  = labelPrefix + "owner.boot"
 
 	// LabelProjectKey is on a project's cache volumes, which carry no
 	// sandbox id so that teardown leaves them for the next job.
 	LabelProjectKey = labelPrefix + "project.key"
 	// LabelService is on a service container: the image it was asked for.
 	LabelService = labelPrefix + "service"
+	// LabelImage is on every sandbox container: the image reference it was
+	// asked for (it is created from the resolved id).
+	LabelImage = labelPrefix + "image"
 
 	// The warm pool.
 	LabelPool    = labelPrefix + "pool"     // "true" on every object of a pooled sandbox

@@ -76,9 +76,11 @@ func (e *docker) readyPooled(ctx context.Context, key string) ([]container.Summa
 // and returns how many it started. One fill runs at a time per pool (every
 // prepare asks for one); a fill that finds another running returns at once.
 func (e *docker) fillPool(ctx context.Context, s Settings, log io.Writer) (int, error) {
-	if _, err := e.ensureImage(ctx, s.Daemon.Image, log); err != nil {
+	imageID, err := e.ensureImage(ctx, s.Daemon.Image, log)
+	if err != nil {
 		return 0, err
 	}
+	s.Daemon.Image.ID = imageID
 	lock := marker{
 		name: "dind-pool-" + s.PoolKey() + "-filling", image: s.Daemon.Image.Name, staleAfter: poolFillStale,
 		labels: map[string]string{LabelManaged: "true", LabelPool: "true", LabelPoolKey: s.PoolKey(), LabelRole: string(RolePoolFillLock)},

@@ -58,6 +58,7 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 		}
 		sb.Images[img.Name] = imageID
 	}
+	p = p.pinned(sb.Images)
 
 	var daemon *jobDaemon
 	var err error

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"slices"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -47,6 +48,31 @@ type ImageRef struct {
 	Pull     []PullPolicy  // tried in order; empty means always
 	Platform string        // "os/arch[/variant]"; empty: the Engine's own
 	Auth     *RegistryAuth // credentials for the image's registry, or nil
+	// ID is the image id Prepare resolved Name to. Containers are created
+	// from it, never from the tag: another job pulling the same tag (for
+	// another platform, say) in between cannot change what runs here.
+	ID string
+}
+
+// createRef is what a container is created from: the resolved id when
+// there is one.
+func (r ImageRef) createRef() (ref, platform string) {
+	if r.ID != "" {
+		return r.ID, ""
+	}
+	return r.Name, r.Platform
+}
+
+// pinned is p with every image resolved to its id in ids (name -> id).
+func (p plan) pinned(ids map[string]string) plan {
+	p.Daemon.Image.ID = ids[p.Daemon.Image.Name]
+	p.BuildImage.ID = ids[p.BuildImage.Name]
+	p.HelperImage.ID = ids[p.HelperImage.Name]
+	p.Services = slices.Clone(p.Services)
+	for i := range p.Services {
+		p.Services[i].Image.ID = ids[p.Services[i].Image.Name]
+	}
+	return p
 }
 
 // RegistryAuth is a login for one registry.

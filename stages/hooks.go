@@ -3,6 +3,7 @@ package stages
 import (
 	"context"
 	"io"
+	"os"
 
 	"github.com/sirupsen/logrus"
 
@@ -72,5 +73,18 @@ func (h *Hooks) identity() (executor.Identity, *JobResponse, error) {
 		RunnerHost:        h.Hostname,
 		JobResponseFile:   path,
 		JobTimeoutSeconds: job.TimeoutSeconds(),
+		Owner:             h.runnerProcess(),
 	}, job, nil
+}
+
+// runnerProcess is the process that runs the hooks: GitLab Runner starts
+// each hook as its own child. When it dies without cleanup (OOM killer,
+// SIGKILL), gc removes the sandbox at once. Zero when it cannot be read:
+// gc then goes by the runner's temp dir and age.
+func (h *Hooks) runnerProcess() executor.Owner {
+	owner, err := executor.OwnerOf(os.Getppid())
+	if err != nil {
+		h.Log.WithError(err).Warn("cannot identify the runner process: gc will judge this sandbox by age")
+	}
+	return owner
 }

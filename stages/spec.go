@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/distribution/reference"
 	"gitlab.com/dind-executor/dind-executor/executor"
 )
 
@@ -30,13 +31,17 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 	if err := c.Policy.CheckUser(user); err != nil {
 		return executor.Spec{}, err
 	}
-	build, err := h.imageRef(buildName, job.Image.PullPolicy, job.Image.ExecutorOpts.Docker.Platform, job)
-	if err != nil {
-		return executor.Spec{}, fmt.Errorf("job image: %w", err)
-	}
 	helperName := c.Sandbox.HelperImage
 	if helperName == "" {
 		helperName = DefaultHelperImage(h.Env.RunnerVersion, h.Env.RunnerRevision, h.Env.RunnerArch)
+	}
+	operatorImages := map[string]string{c.Sandbox.DindImage: "dind_image", helperName: "helper_image", c.Sandbox.DefaultImage: "default_image"}
+	if err := checkPlatform(buildName, job.Image.ExecutorOpts.Docker.Platform, operatorImages); err != nil {
+		return executor.Spec{}, fmt.Errorf("job image: %w", err)
+	}
+	build, err := h.imageRef(buildName, job.Image.PullPolicy, job.Image.ExecutorOpts.Docker.Platform, job)
+	if err != nil {
+		return executor.Spec{}, fmt.Errorf("job image: %w", err)
 	}
 	// The daemon is the operator's, made exactly as the pool makes them
 	// (so a job can take a pooled one); only the job's login is added.
@@ -48,7 +53,7 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 	if err != nil {
 		return executor.Spec{}, fmt.Errorf("helper image: %w", err)
 	}
-	services, err := h.services(job)
+	services, err := h.services(job, operatorImages)
 	if err != nil {
 		return executor.Spec{}, err
 	}
@@ -87,7 +92,7 @@ func (h *Hooks) imageRef(name string, jobPolicies []string, platform string, job
 
 // services are the job's services the sandbox starts: docker:*dind*
 // entries are served by the sandbox's own daemon instead.
-func (h *Hooks) services(job *JobResponse) ([]executor.Service, error) {
+func (h *Hooks) services(job *JobResponse, operatorImages map[string]string) ([]executor.Service, error) {
 	var out []executor.Service
 	for _, s := range job.Services {
 		if IsDinDService(s.Name) {
@@ -95,6 +100,9 @@ func (h *Hooks) services(job *JobResponse) ([]executor.Service, error) {
 		}
 		if err := h.Config.Policy.CheckService(s.Name); err != nil {
 			return nil, err
+		}
+		if err := checkPlatform(s.Name, s.ExecutorOpts.Docker.Platform, operatorImages); err != nil {
+			return nil, fmt.Errorf("service %s: %w", s.Name, err)
 		}
 		ref, err := h.imageRef(s.Name, s.PullPolicy, s.ExecutorOpts.Docker.Platform, job)
 		if err != nil {
@@ -126,14 +134,67 @@ func serviceEnv(jobVars, serviceVars []JobVariable) []string {
 	return env
 }
 
-// projectKey names the project's cache volume from the GitLab instance
+// projectKey names the project's cache volumes from the GitLab instance
 // (the repository host, from the job response, not from job variables)
 // and the project id, so equal ids of two instances never share a cache.
+// Jobs of protected refs get volumes of their own ("-protected", as GitLab
+// splits cache keys), so a job of an unprotected branch can never leave
+// files or layers for a protected one.
 func projectKey(job *JobResponse) string {
 	host := ""
 	if u, err := url.Parse(job.GitInfo.RepoURL); err == nil {
 		host = u.Hostname()
 	}
 	sum := sha256.Sum256([]byte(host + "\x00" + strconv.FormatInt(job.JobInfo.ProjectID, 10)))
-	return hex.EncodeToString(sum[:8])
+	key := hex.EncodeToString(sum[:8])
+	if job.refProtected() {
+		key += "-protected"
+	}
+	return key
+}
+
+// refProtected is GitLab's CI_COMMIT_REF_PROTECTED. A pipeline can define
+// a variable of that name too; GitLab sends both, so the ref counts as
+// protected only when every value says so: an unprotected job cannot
+// claim the protected cache by adding "true", and a protected job that
+// adds "false" only loses its own cache.
+func (j *JobResponse) refProtected() bool {
+	seen := false
+	for _, v := range j.Variables {
+		if v.Key != "CI_COMMIT_REF_PROTECTED" {
+			continue
+		}
+		if v.Value != "true" {
+			return false
+		}
+		seen = true
+	}
+	return seen
+}
+
+// checkPlatform refuses a job's platform for an image the executor itself
+// runs (operatorImages: reference -> config key): pulling the operator's
+// tag for another platform would change what other jobs' daemons, helpers
+// or default builds run. Names are compared as the Engine resolves them
+// (docker:27-cli is docker.io/library/docker:27-cli).
+func checkPlatform(image, platform string, operatorImages map[string]string) error {
+	if platform == "" {
+		return nil
+	}
+	for ref, key := range operatorImages {
+		if sameImage(image, ref) {
+			return fmt.Errorf("image %s with platform %s: it is also the executor's %s, and pulling it for another platform would change what other jobs run; "+
+				"use another tag (or a digest) for this job, or drop docker: platform:", image, platform, key)
+		}
+	}
+	return nil
+}
+
+func sameImage(a, b string) bool {
+	na, errA := reference.ParseNormalizedNamed(a)
+	nb, errB := reference.ParseNormalizedNamed(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	return reference.TagNameOnly(na).String() == reference.TagNameOnly(nb).String()
 }

@@ -128,3 +128,56 @@ func TestProjectKeySeparatesInstances(t *testing.T) {
 		t.Error("two projects share a cache key")
 	}
 }
+
+func TestProjectKeySplitsProtectedRefs(t *testing.T) {
+	protected := func(values ...string) *JobResponse {
+		j := &JobResponse{GitInfo: GitInfo{RepoURL: "https://gitlab.example/g/app.git"}, JobInfo: JobInfo{ProjectID: 7}}
+		for _, v := range values {
+			j.Variables = append(j.Variables, JobVariable{Key: "CI_COMMIT_REF_PROTECTED", Value: v, Public: true})
+		}
+		return j
+	}
+	base := projectKey(protected())
+	cases := []struct {
+		name   string
+		values []string
+		want   string
+	}{
+		{"no variable (older GitLab): unprotected", nil, base},
+		{"unprotected ref", []string{"false"}, base},
+		{"protected ref", []string{"true"}, base + "-protected"},
+		{"an unprotected job that adds true to its variables stays unprotected", []string{"false", "true"}, base},
+		{"a protected job that adds false loses only its own cache", []string{"true", "false"}, base},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := projectKey(protected(tc.values...)); got != tc.want {
+				t.Errorf("key %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPlatformOfAnOperatorImageIsRefused(t *testing.T) {
+	operator := map[string]string{"docker:27-dind": "dind_image", "registry.example.com/helper:x86_64-v17": "helper_image", "docker:27-cli": "default_image"}
+	cases := []struct {
+		image, platform string
+		wantErr         string
+	}{
+		{"docker:27-cli", "", ""},
+		{"docker:27-cli", "linux/arm64", "default_image"},
+		{"docker.io/library/docker:27-cli", "linux/arm64", "default_image"},
+		{"index.docker.io/library/docker:27-dind", "linux/arm64", "dind_image"},
+		{"registry.example.com/helper:x86_64-v17", "linux/amd64", "helper_image"},
+		{"docker:27-cli-arm", "linux/arm64", ""},
+		{"alpine", "linux/arm64", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.image+" "+tc.platform, func(t *testing.T) {
+			err := checkPlatform(tc.image, tc.platform, operator)
+			if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("err %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -90,17 +89,16 @@ func runAudit(path string, q audit.Query, asJSON bool, streams Streams) error {
 }
 
 func writeAuditTable(out io.Writer, records []audit.Record) error {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tEVENT\tSANDBOX\tJOB\tPROJECT\tDETAIL")
+	t := newTable(out, "TIME", "EVENT", "SANDBOX", "JOB", "PROJECT", "DETAIL")
 	for _, r := range records {
 		detail := auditDetail(r)
 		if r.Error != "" {
 			detail = strings.TrimSpace(detail + " error: " + oneLine(r.Error))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), r.Event, r.Sandbox, r.Job.ID,
+		t.row(r.Time.UTC().Format(time.RFC3339), r.Event, r.Sandbox, r.Job.ID,
 			project(r.Job.ProjectID, r.Job.ProjectPath), detail)
 	}
-	return tw.Flush()
+	return t.flush()
 }
 
 // auditDetail is one line saying what a record holds.

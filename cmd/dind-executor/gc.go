@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -61,18 +60,16 @@ func runGC(ctx context.Context, hostname string, engine *executor.Engine, out io
 		DryRun:     opts.dryRun,
 		PerSandbox: gcTimeout,
 	})
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACTION\tSANDBOX\tJOB\tPROJECT\tAGE\tREASON")
+	t := newTable(out, "ACTION", "SANDBOX", "JOB", "PROJECT", "AGE", "REASON")
 	removed := 0
 	for _, r := range results {
 		id := r.Sandbox.Identity
 		if r.Action == executor.GCRemoved {
 			removed++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", r.Action, id.SandboxID, id.JobID, project(id.ProjectID, id.ProjectPath),
-			r.Sandbox.Age(now).Round(time.Second), r.Reason)
+		t.row(r.Action, id.SandboxID, id.JobID, project(id.ProjectID, id.ProjectPath), r.Sandbox.Age(now).Round(time.Second), r.Reason)
 	}
-	if err := tw.Flush(); err != nil {
+	if err := t.flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "gc: %d sandboxes, %d removed\n", len(results), removed)
@@ -87,8 +84,7 @@ func runGC(ctx context.Context, hostname string, engine *executor.Engine, out io
 // opts.caches; a volume a running job mounts is never touched.
 func gcCaches(ctx context.Context, engine *executor.Engine, out io.Writer, opts *gcOptions) error {
 	results, gcErr := engine.GCCaches(ctx, executor.CacheGCOptions{UnusedFor: opts.caches, ProjectID: opts.project, DryRun: opts.dryRun, Now: time.Now()})
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACTION\tCACHE VOLUME\tKIND\tPROJECT\tLAST USED")
+	t := newTable(out, "ACTION", "CACHE VOLUME", "KIND", "PROJECT", "LAST USED")
 	removed := 0
 	for _, r := range results {
 		action := string(r.Action)
@@ -98,9 +94,9 @@ func gcCaches(ctx context.Context, engine *executor.Engine, out io.Writer, opts 
 		if r.Action == executor.GCRemoved {
 			removed++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\n", action, r.Name, r.Role, project(r.ProjectID, r.ProjectPath), r.Idle.Round(time.Second))
+		t.row(action, r.Name, r.Role, project(r.ProjectID, r.ProjectPath), r.Idle.Round(time.Second).String()+" ago")
 	}
-	if err := tw.Flush(); err != nil {
+	if err := t.flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "gc: %d cache volumes considered, %d removed\n", len(results), removed)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -90,8 +89,7 @@ func newPsEntry(sb executor.SandboxInfo, now time.Time) psEntry {
 }
 
 func writePsTable(out io.Writer, entries []psEntry) error {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SANDBOX\tJOB\tPROJECT\tPIPELINE\tAGE\tCONTAINERS")
+	t := newTable(out, "SANDBOX", "JOB", "PROJECT", "PIPELINE", "AGE", "CONTAINERS")
 	for _, e := range entries {
 		var states []string
 		for _, c := range e.Containers {
@@ -100,10 +98,10 @@ func writePsTable(out io.Writer, entries []psEntry) error {
 		if len(states) == 0 {
 			states = []string{fmt.Sprintf("none (%d volumes, %d networks)", len(e.Volumes), len(e.Networks))}
 		}
-		fmt.Fprintf(tw, "%s\t%d %s\t%s\t%d\t%s\t%s\n", e.Sandbox, e.JobID, e.JobName, project(e.ProjectID, e.ProjectPath),
+		t.row(e.Sandbox, fmt.Sprintf("%d %s", e.JobID, e.JobName), project(e.ProjectID, e.ProjectPath),
 			e.PipelineID, time.Duration(e.AgeSeconds)*time.Second, strings.Join(states, " "))
 	}
-	return tw.Flush()
+	return t.flush()
 }
 
 func project(id int64, path string) string {
