@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/moby/client"
 )
 
@@ -75,6 +76,9 @@ func (e *docker) cacheVolumes(ctx context.Context, projectID int64) ([]CacheVolu
 	if err != nil {
 		return nil, err
 	}
+	if projectID == 0 {
+		e.removeOrphanMarkers(ctx, lastUse, res.Items)
+	}
 	var out []CacheVolume
 	for _, v := range res.Items {
 		role := Role(v.Labels[LabelRole])
@@ -111,6 +115,20 @@ func (e *docker) lastUses(ctx context.Context) (map[string]time.Time, error) {
 		}
 	}
 	return out, nil
+}
+
+// removeOrphanMarkers removes the last-use markers of volumes that no
+// longer exist (removed by hand).
+func (e *docker) removeOrphanMarkers(ctx context.Context, lastUse map[string]time.Time, volumes []volume.Volume) {
+	exists := map[string]bool{}
+	for _, v := range volumes {
+		exists[v.Name] = true
+	}
+	for name := range lastUse {
+		if !exists[name] {
+			e.removeMarker(ctx, lastUseMarkerName(name))
+		}
+	}
 }
 
 // removeCacheVolume removes a project cache volume no container uses, and

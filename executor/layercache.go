@@ -79,11 +79,15 @@ func layerClaim(containers []container.Summary) (container.Summary, bool) {
 // the volume's last use for gc --caches. When the daemon cannot be
 // cleaned, the volume is discarded rather than handed to the next job.
 // Teardown then removes the claim with the sandbox's other containers.
-func (e *docker) releaseLayerCache(ctx context.Context, id SandboxID, claim container.Summary) (string, error) {
+func (e *docker) releaseLayerCache(ctx context.Context, id SandboxID, claim container.Summary, inner *client.Client, innerErr error) (string, error) {
 	volume := claim.Labels[LabelLayerVolume]
 	maxBytes, _ := strconv.ParseInt(claim.Labels[LabelLayerMaxBytes], 10, 64)
 	e.stampVolumeUse(ctx, volume, claim.ImageID, claim.Labels)
-	summary, cleanErr := e.cleanLayerDaemon(ctx, id, maxBytes)
+	summary, cleanErr := "", innerErr
+	if inner != nil {
+		summary, cleanErr = cleanLayerDaemon(ctx, inner, maxBytes)
+		inner.Close()
+	}
 	daemon := id.Name(RoleDaemon)
 	stopWait := int(daemonStopWait.Seconds())
 	if _, err := e.api.ContainerStop(ctx, daemon, client.ContainerStopOptions{Timeout: &stopWait}); err != nil && !cerrdefs.IsNotFound(err) {
@@ -105,12 +109,7 @@ func (e *docker) releaseLayerCache(ctx context.Context, id SandboxID, claim cont
 // cleanLayerDaemon removes every container of the job's daemon and prunes
 // its images, oldest first, until images and build cache fit maxBytes
 // (0: no cap).
-func (e *docker) cleanLayerDaemon(ctx context.Context, id SandboxID, maxBytes int64) (string, error) {
-	inner, err := e.innerClient(ctx, id)
-	if err != nil {
-		return "", err
-	}
-	defer inner.Close()
+func cleanLayerDaemon(ctx context.Context, inner *client.Client, maxBytes int64) (string, error) {
 	containers, err := inner.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil {
 		return "", fmt.Errorf("list the daemon's containers: %w", err)

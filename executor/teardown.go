@@ -51,11 +51,14 @@ func (e *docker) teardown(ctx context.Context, sandboxID SandboxID) (Removed, er
 	if claim, ok := layerClaim(rest); ok {
 		// A layer cache outlives the sandbox. The job's own containers go
 		// first, so nothing of the job can start anything in the daemon
-		// while it is cleaned for the project's next job.
+		// while it is cleaned for the project's next job; the client to
+		// clean it with is made before, while the build container still
+		// holds the job's client certificate.
+		inner, innerErr := e.innerClient(ctx, sandboxID)
 		var jobs []container.Summary
 		jobs, rest = splitJobContainers(rest)
 		errs = append(errs, e.removeContainers(ctx, jobs, &removed))
-		summary, err := e.releaseLayerCache(ctx, sandboxID, claim)
+		summary, err := e.releaseLayerCache(ctx, sandboxID, claim, inner, innerErr)
 		removed.LayerCache = summary
 		errs = append(errs, err)
 	}

@@ -346,6 +346,7 @@ func fileContaining(t *testing.T, dir, needle string) string {
 func removeVolumes(t *testing.T, label, value string) {
 	api := dockerAPI(t)
 	ctx := context.Background()
+	removeLastUseMarkers(t, api, label, value)
 	vols, err := api.VolumeList(ctx, client.VolumeListOptions{Filters: client.Filters{}.Add("label", label+"="+value)})
 	if err != nil {
 		t.Error(err)
@@ -354,6 +355,22 @@ func removeVolumes(t *testing.T, label, value string) {
 	for _, v := range vols.Items {
 		if _, err := api.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil {
 			t.Error(fmt.Errorf("remove cache volume %s: %w", v.Name, err))
+		}
+	}
+}
+
+// removeLastUseMarkers removes the marker containers that record when a
+// project's cache volumes were last used.
+func removeLastUseMarkers(t *testing.T, api *client.Client, label, value string) {
+	markers, err := api.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: client.Filters{}.
+		Add("label", label+"="+value).Add("label", executor.LabelRole+"="+string(executor.RoleLastUse))})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, c := range markers.Items {
+		if _, err := api.ContainerRemove(context.Background(), c.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
+			t.Errorf("remove last-use marker %v: %v", c.Names, err)
 		}
 	}
 }

@@ -72,8 +72,18 @@ func removeSeedCaches() error {
 		return err
 	}
 	defer api.Close()
-	vols, err := api.VolumeList(ctx, client.VolumeListOptions{Filters: client.Filters{}.
-		Add("label", executor.LabelProjectPath+"="+seedjob.Job(1, "").ProjectPath)})
+	project := client.Filters{}.Add("label", executor.LabelProjectPath+"="+seedjob.Job(1, "").ProjectPath)
+	markers, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: project.Clone().
+		Add("label", executor.LabelRole+"="+string(executor.RoleLastUse))})
+	if err != nil {
+		return err
+	}
+	for _, c := range markers.Items {
+		if _, err := api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
+			return err
+		}
+	}
+	vols, err := api.VolumeList(ctx, client.VolumeListOptions{Filters: project})
 	if err != nil {
 		return err
 	}

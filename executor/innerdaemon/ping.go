@@ -53,7 +53,9 @@ const MaxResponse = 16 << 20
 func Client(addr string, tlsConfig *tls.Config) (*client.Client, error) {
 	hc := HTTPClient(tlsConfig, 0)
 	hc.Transport = limitedTransport{next: hc.Transport, max: MaxResponse}
-	c, err := client.New(client.WithHost("tcp://"+addr), client.WithHTTPClient(hc))
+	// The wrapped transport hides the TLS config the client would guess
+	// the scheme from.
+	c, err := client.New(client.WithHost("tcp://"+addr), client.WithHTTPClient(hc), client.WithScheme("https"))
 	if err != nil {
 		return nil, fmt.Errorf("client for the job's daemon at %s: %w", addr, err)
 	}

@@ -96,12 +96,20 @@ func (e *Emulator) runExec(ctx context.Context, req execRequest) Exec {
 		err, rec.Ended, rec.TermToExit = k.err, k.ending, k.termToExit
 	}
 	rec.Duration = time.Since(rec.Started)
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rec.MaxRSSKB = ru.Maxrss
+		}
+	}
 	rec.Output = captured.String()
 	e.classify(&rec, err, filepath.Join(req.tmpDir, BuildExitCodeFileName))
 	return rec
 }
 
-// classify maps the exec's end to the runner's errors (protocol §7).
+// classify maps the exec's end to the runner's errors: 0 is success, 1 a
+// build failure whose code is the first line of BUILD_EXIT_CODE_FILE (1 when
+// missing), 2 a system failure, anything else (a signal included) an
+// unknown exit code, which the runner treats as a system failure.
 func (e *Emulator) classify(rec *Exec, err error, exitCodeFile string) {
 	var exitErr *exec.ExitError
 	switch {

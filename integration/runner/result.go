@@ -43,6 +43,9 @@ type Exec struct {
 
 	Started  time.Time
 	Duration time.Duration
+	// MaxRSSKB is the driver process's peak resident memory (ru_maxrss,
+	// KiB), when it was reaped.
+	MaxRSSKB int64
 
 	// ExitCode is the driver's exit status; -1 when it died by a signal or
 	// did not start. Signal names the signal in the first case.
@@ -64,7 +67,7 @@ type Exec struct {
 	Output string
 }
 
-// FailureKind is the runner's reading of an exec's exit (protocol §7).
+// FailureKind is the runner's reading of an exec's exit (see classify).
 type FailureKind string
 
 const (

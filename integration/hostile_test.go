@@ -1,0 +1,278 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"gitlab.com/dind-executor/dind-executor/executor"
+	"gitlab.com/dind-executor/dind-executor/executor/audit"
+	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
+	"gitlab.com/dind-executor/dind-executor/integration/runner"
+	"gitlab.com/dind-executor/dind-executor/integration/seedjob"
+	"gitlab.com/dind-executor/dind-executor/stages"
+)
+
+// These tests play the hostile job: whatever it leaves in the files,
+// volumes, containers and daemon it controls, the hooks end within their
+// bound with flat memory, leave nothing, keep the operator's facts, and the
+// project's next job runs normally.
+
+// hookRSSLimitKB is the peak resident memory every hook must stay under.
+const hookRSSLimitKB = 100 << 10
+
+// hookBound is far above what a hook takes here; only a hang reaches it.
+const hookBound = 2 * time.Minute
+
+// assertHooksBounded checks every hook of a run for a hang or a bloat.
+func assertHooksBounded(t *testing.T, res *runner.Result) {
+	t.Helper()
+	for _, x := range res.Execs {
+		if x.MaxRSSKB > hookRSSLimitKB {
+			t.Errorf("%s %s: peak RSS %d KiB, over %d KiB", x.Kind, x.Stage, x.MaxRSSKB, hookRSSLimitKB)
+		}
+		if x.Duration > hookBound {
+			t.Errorf("%s %s took %s: past the %s bound", x.Kind, x.Stage, x.Duration, hookBound)
+		}
+	}
+}
+
+// busyboxImage is a job step that builds a FROM scratch image (tag) on the
+// job's own daemon: no registry needed.
+func busyboxImage(tag string) string {
+	return "mkdir -p bb && cp /bin/busybox bb/ && printf 'FROM scratch\\nCOPY busybox /bin/busybox\\n' > bb/Dockerfile && docker build -q -t " + tag + " bb"
+}
+
+// A job that plants special files where the executor once kept its
+// bookkeeping (the cache volume's root) and floods its certificate
+// directory with huge sparse files, FIFOs and links: cleanup still reads
+// back what the daemon holds or says why not, within its bound, in flat
+// memory, and the project's next job runs normally.
+func TestHostileFilesCannotHangOrBloatTheHooks(t *testing.T) {
+	t.Parallel()
+	jobs := projectJobs(t, 2)
+	hostile := jobs[0]
+	hostile.Script = []string{
+		"mkfifo /cache/.dind-executor-last-used",
+		"ln -s /dev/zero /certs/client/zero && mkfifo /certs/client/fifo",
+		"for i in $(seq 1 300); do truncate -s 50G /certs/client/junk$i; done",
+		"rm /certs/client/key.pem && mkfifo /certs/client/key.pem",
+		"echo planted",
+	}
+	toml, trail := withAudit(t, seedConfig())
+	e := newEmulator(t, toml)
+	res := runJob(t, e, hostile)
+	if res.Outcome.Kind != runner.OutcomeSuccess {
+		t.Fatalf("outcome = %s, want success", res.Outcome)
+	}
+	assertHooksBounded(t, res)
+	assertJobLeftNothing(t, hostile.ID)
+
+	records := readTrail(t, trail, hostile.ID)
+	produced := recordOf(t, records, audit.EventSandboxProduced)
+	if produced.Error == "" || !strings.Contains(produced.Error, "/certs/client") {
+		t.Errorf("the produced record does not say why the daemon could not be asked: %q", produced.Error)
+	}
+	recordOf(t, records, audit.EventSandboxDestroyed)
+
+	next := jobs[1]
+	next.Script = []string{"ls -la /cache", "docker info --format 'daemon {{.ServerVersion}}'"}
+	res = runJob(t, e, next)
+	if res.Outcome.Kind != runner.OutcomeSuccess || !strings.Contains(res.Log, "daemon ") {
+		t.Fatalf("the project's next job: outcome %s", res.Outcome)
+	}
+	assertHooksBounded(t, res)
+	assertJobLeftNothing(t, next.ID)
+}
+
+// readTrail reads one job's records from a test's own audit trail.
+func readTrail(t *testing.T, path string, jobID int64) []audit.Record {
+	t.Helper()
+	res, err := audit.ReadFile(path, audit.Query{JobID: jobID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Records
+}
+
+// A job that swaps its certificate directory's CA for one of its own
+// cannot change what the trail says of its sandbox: the CA is the
+// executor's, from memory, and cleanup reads the daemon back against the
+// CA pinned when the daemon was made, never the job's file.
+func TestJobCannotForgeItsSandboxCA(t *testing.T) {
+	t.Parallel()
+	fake, err := tlsca.New("fake", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := simpleJob(
+		busyboxImage("made-by-job:1"),
+		`cp "$FAKE_CA" /certs/client/ca.pem`,
+	)
+	job.Variables = append(job.Variables, runner.Variable{Key: "FAKE_CA", Value: string(fake.CACert), File: true})
+	toml, trail := withAudit(t, seedConfig())
+	res := runJob(t, newEmulator(t, toml), job)
+	if res.Outcome.Kind != runner.OutcomeSuccess {
+		t.Fatalf("outcome = %s, want success", res.Outcome)
+	}
+	records := readTrail(t, trail, job.ID)
+	created := recordOf(t, records, audit.EventSandboxCreated)
+	if created.Created.CA.Fingerprint == "" || created.Created.CA.Fingerprint == fake.Fingerprint() {
+		t.Errorf("created record's CA %q is not the executor's", created.Created.CA.Fingerprint)
+	}
+	produced := recordOf(t, records, audit.EventSandboxProduced)
+	if produced.Error != "" {
+		t.Fatalf("reading the daemon back failed: %s", produced.Error)
+	}
+	found := false
+	for _, img := range produced.Produced.Images {
+		found = found || strings.Contains(strings.Join(img.Tags, ","), "made-by-job:1")
+	}
+	if !found {
+		t.Errorf("the image the job built is not in the trail: %+v", produced.Produced.Images)
+	}
+	assertJobLeftNothing(t, job.ID)
+}
+
+// With the layer cache on, nothing of a job keeps running in the data root
+// the project's next job gets (a --restart=always container included), and
+// a job of a protected ref never starts from a data root or a runner cache
+// an unprotected job wrote, even one that sets CI_COMMIT_REF_PROTECTED
+// itself.
+func TestLayerCacheKeepsNoSurvivorAndSplitsByProtection(t *testing.T) {
+	t.Parallel()
+	jobs := projectJobs(t, 3)
+	unprotected := runner.Var("CI_COMMIT_REF_PROTECTED", "false")
+	claimsProtected := runner.Var("CI_COMMIT_REF_PROTECTED", "true")
+
+	poisoner := jobs[0]
+	poisoner.Variables = append(poisoner.Variables, unprotected, claimsProtected)
+	poisoner.Script = []string{
+		busyboxImage("poison:1"),
+		"docker run -d --restart=always --name survivor poison:1 /bin/busybox sleep 1000",
+		"echo poison > /cache/poison",
+	}
+	sameTrust := jobs[1]
+	sameTrust.Variables = append(sameTrust.Variables, unprotected)
+	sameTrust.Script = []string{"docker ps -a --format 'container {{.Names}}'", "docker image ls --format 'image {{.Repository}}'"}
+	protected := jobs[2]
+	protected.Variables = append(protected.Variables, claimsProtected)
+	protected.Script = []string{"docker ps -a --format 'container {{.Names}}'", "docker image ls --format 'image {{.Repository}}'", "ls /cache"}
+
+	e := newEmulator(t, seedConfig()+layerCacheConfig)
+	logs := map[string]string{}
+	for _, step := range []struct {
+		name string
+		job  runner.Job
+	}{{"poisoner", poisoner}, {"same trust", sameTrust}, {"protected", protected}} {
+		res := runJob(t, e, step.job)
+		if res.Outcome.Kind != runner.OutcomeSuccess {
+			t.Fatalf("%s: outcome = %s", step.name, res.Outcome)
+		}
+		logs[step.name] = runner.PlainText(res.Log)
+		assertJobLeftNothing(t, step.job.ID)
+	}
+	if strings.Contains(logs["same trust"], "container survivor") {
+		t.Error("a container of the previous job survived into the next job's daemon")
+	}
+	if !strings.Contains(logs["same trust"], "image poison") {
+		t.Error("the layer cache kept nothing for the next job of the same trust")
+	}
+	for _, leak := range []string{"container survivor", "image poison", "\npoison\n"} {
+		if strings.Contains(logs["protected"], leak) {
+			t.Errorf("the protected job saw %q from the unprotected one", strings.TrimSpace(leak))
+		}
+	}
+	if !strings.Contains(logs["protected"], "-protected") {
+		t.Error("the protected job's log does not name its own (-protected) cache volumes")
+	}
+}
+
+// A job cannot pull one of the executor's own images for another platform
+// (which would change what other jobs' helpers, daemons or default builds
+// run): prepare refuses it and says how to fix the job.
+func TestJobCannotRepullAnOperatorImageForAnotherPlatform(t *testing.T) {
+	t.Parallel()
+	job := simpleJob("echo never")
+	job.Image = runner.Image{Name: seedjob.HelperImage, Platform: "linux/arm64"}
+	e := newEmulator(t, seedConfig())
+	e.PrepareAttempts = 1
+	res := runJob(t, e, job)
+	if res.Outcome.Kind != runner.OutcomeSystemFailure {
+		t.Fatalf("outcome = %s, want system failure", res.Outcome)
+	}
+	if !strings.Contains(res.Log, "also the executor's helper_image") || !strings.Contains(res.Log, "drop docker: platform:") {
+		t.Errorf("the job log does not say why and how to fix it:\n%s", runner.PlainText(res.Log))
+	}
+	assertJobLeftNothing(t, job.ID)
+}
+
+// When the runner process dies without cleanup (SIGKILL, the OOM killer),
+// plain gc removes its sandbox at once, though the runner's temp dir is
+// still there; ps shows a job name full of terminal escapes harmlessly.
+func TestSandboxOfAKilledRunnerIsCollectedAtOnce(t *testing.T) {
+	t.Parallel()
+	toml, _ := withAudit(t, seedConfig())
+	configPath := writeConfig(t, toml)
+	jobID := newJobID()
+	tmp, err := os.MkdirTemp("", "custom-executor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	response := `{"id":` + strconv.FormatInt(jobID, 10) + `,"job_info":{"name":"evil\u001b[2J\u001b[31mname","project_id":4243,"project_full_path":"ops/killed","pipeline_id":78},"runner_info":{"timeout":3600}}`
+	path := filepath.Join(tmp, "response.json")
+	if err := os.WriteFile(path, []byte(response), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A stand-in runner: a shell that runs prepare as its child, then
+	// waits for the next hook that never comes.
+	fakeRunner := exec.Command("sh", "-c", `"$@" > prepare.log 2>&1; echo $? > prepared; sleep 600`, "runner", env.binary, "--config", configPath, "prepare")
+	fakeRunner.Dir = tmp
+	fakeRunner.Env = append(os.Environ(), runnerEnv(tmp, true)...)
+	fakeRunner.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := fakeRunner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	hostname, _ := os.Hostname()
+	sandboxID := string(stages.SandboxID(hostname, path))
+	t.Cleanup(func() {
+		_ = syscall.Kill(-fakeRunner.Process.Pid, syscall.SIGKILL)
+		_ = fakeRunner.Wait()
+		assertNothingLeft(t, executor.LabelSandbox, sandboxID)
+	})
+	waitFor(t, "prepare to finish", 2*time.Minute, func() bool {
+		_, err := os.Stat(filepath.Join(tmp, "prepared"))
+		return err == nil
+	})
+	if code, _ := os.ReadFile(filepath.Join(tmp, "prepared")); strings.TrimSpace(string(code)) != "0" {
+		out, _ := os.ReadFile(filepath.Join(tmp, "prepare.log"))
+		t.Fatalf("prepare exited %s:\n%s", code, out)
+	}
+
+	ps := operator(t, configPath, "ps")
+	if strings.ContainsRune(ps.stdout, 0x1b) || !strings.Contains(ps.stdout, `evil\x1b[2J\x1b[31mname`) {
+		t.Errorf("ps printed the job's terminal escapes raw:\n%q", ps.stdout)
+	}
+	if out := operator(t, configPath, "gc", "--sandbox", sandboxID).stdout; !strings.Contains(out, "keep ") {
+		t.Fatalf("gc did not keep the sandbox of a live runner:\n%s", out)
+	}
+
+	if err := syscall.Kill(-fakeRunner.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = fakeRunner.Wait()
+	if _, err := os.Stat(tmp); err != nil {
+		t.Fatalf("the runner's temp dir should still be there: %v", err)
+	}
+	out := operator(t, configPath, "gc", "--sandbox", sandboxID)
+	if out.exitCode != 0 || !strings.Contains(out.stdout, "removed ") || !strings.Contains(out.stdout, "runner process") {
+		t.Fatalf("gc after the runner died: exit %d\n%s%s", out.exitCode, out.stdout, out.stderr)
+	}
+	assertNothingLeft(t, executor.LabelSandbox, sandboxID)
+}
