@@ -31,6 +31,10 @@ const (
 	stopGrace = 5 * time.Second
 	// exitWait bounds the wait for the exec's exit code after its streams end.
 	exitWait = 5 * time.Second
+	// execCallTimeout bounds one Engine call of a stage (create, attach,
+	// signal, inspect): an Engine that does not answer in that time is
+	// not going to.
+	execCallTimeout = 30 * time.Second
 )
 
 // ExecResult is how a stage script ended.
@@ -59,9 +63,11 @@ func (e *docker) exec(ctx context.Context, id SandboxID, o ExecOptions) (ExecRes
 	started := time.Now()
 	role, script, stdout, stderr := o.Role, o.Script, o.Stdout, o.Stderr
 	name := id.Name(role)
-	// The exec's own calls must outlive a cancelled stage: we still need
-	// its exit status after stopping it.
-	apiCtx := context.WithoutCancel(ctx)
+	// The exec's own calls must outlive a cancelled stage (we still need
+	// to stop it and read its status), each within its own bound: nothing
+	// here waits on an Engine call that nothing can interrupt.
+	apiCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), execCallTimeout)
+	defer cancel()
 
 	created, err := e.api.ExecCreate(apiCtx, name, client.ExecCreateOptions{
 		AttachStdin: true, AttachStdout: true, AttachStderr: true, Cmd: shellCommand(role),
@@ -101,13 +107,17 @@ func (e *docker) exec(ctx context.Context, id SandboxID, o ExecOptions) (ExecRes
 	case err = <-streamed:
 	case <-ctx.Done():
 		res.Canceled = true
-		err = e.stopStage(apiCtx, name, streamed)
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*stopGrace+execCallTimeout)
+		err = e.stopStage(stopCtx, name, streamed)
+		cancel()
 	}
+	statusCtx, cancelStatus := context.WithTimeout(context.WithoutCancel(ctx), exitWait+execCallTimeout)
+	defer cancelStatus()
 	res.OutputBytes = out.n + errOut.n
 	if err != nil && !errors.Is(err, io.EOF) {
 		return res, fmt.Errorf("stream output of %s container %s: %w", role, name, err)
 	}
-	res.ExitCode, err = e.execExitCode(apiCtx, created.ID)
+	res.ExitCode, err = e.execExitCode(statusCtx, created.ID)
 	res.Duration = time.Since(started)
 	if err != nil {
 		return res, fmt.Errorf("exit status of stage in %s container %s: %w", role, name, err)

@@ -139,7 +139,9 @@ const labelReadTimeout = 5 * time.Second
 // stopped under it (an Engine restart kills every process: 137) did not
 // fail by itself: that is the sandbox's failure too.
 func (e *Engine) explain(id SandboxID, role Role, res ExecResult, err error) error {
-	if err == nil && res.ExitCode == 0 {
+	// A stage we stopped ourselves (cancel, timeout) needs no inquest:
+	// the hook must be gone at once.
+	if err == nil && (res.ExitCode == 0 || res.Canceled) {
 		return nil
 	}
 	why := e.m.explainExecFailure(id, role, res.ExitCode)

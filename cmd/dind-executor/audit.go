@@ -26,12 +26,12 @@ func newAuditCommand(load func() (*operatorEnv, error), streams Streams) *cobra.
 		Use:   "audit",
 		Short: "query the audit trail: what each job's sandbox was, ran, built and pushed, and what was removed",
 		Args:  cobra.NoArgs,
-		RunE: runWith(load, func(_ context.Context, env *operatorEnv) error {
+		RunE: runWith(load, func(ctx context.Context, env *operatorEnv) error {
 			q, err := opts.query(time.Now())
 			if err != nil {
 				return err
 			}
-			return runAudit(env.cfg.Audit.Path, q, opts.json, streams)
+			return runAudit(ctx, env.cfg.Audit.Path, q, opts.json, streams)
 		}),
 	}
 	f := cmd.Flags()
@@ -70,8 +70,8 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf(`--since %q: use a duration ("2h", "30m"), a date ("2026-01-31") or an RFC 3339 time ("2026-01-31T12:00:00Z")`, s)
 }
 
-func runAudit(path string, q audit.Query, asJSON bool, streams Streams) error {
-	res, err := audit.ReadFile(path, q)
+func runAudit(ctx context.Context, path string, q audit.Query, asJSON bool, streams Streams) error {
+	res, err := audit.ReadFile(ctx, path, q)
 	if err != nil {
 		return err
 	}

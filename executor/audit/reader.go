@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,8 +21,8 @@ type Result struct {
 }
 
 // ReadFile reads the trail at path and keeps the records q selects. A
-// trail that does not exist yet holds no records.
-func ReadFile(path string, q Query) (Result, error) {
+// trail that does not exist yet holds no records. It stops when ctx ends.
+func ReadFile(ctx context.Context, path string, q Query) (Result, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return Result{}, nil
@@ -30,7 +31,7 @@ func ReadFile(path string, q Query) (Result, error) {
 		return Result{}, fmt.Errorf("open audit trail: %w (check [audit] path)", err)
 	}
 	defer f.Close()
-	res, err := Read(f, q)
+	res, err := Read(ctx, f, q)
 	if err != nil {
 		return res, fmt.Errorf("read audit trail %s: %w", path, err)
 	}
@@ -38,13 +39,17 @@ func ReadFile(path string, q Query) (Result, error) {
 }
 
 // Read scans a trail line by line, in constant memory per line (a line is
-// never held beyond MaxRecordBytes), and keeps the records q selects.
-func Read(r io.Reader, q Query) (Result, error) {
+// never held beyond MaxRecordBytes), and keeps the records q selects. It
+// stops when ctx ends.
+func Read(ctx context.Context, r io.Reader, q Query) (Result, error) {
 	var res Result
 	br := bufio.NewReaderSize(r, 64<<10)
 	var line []byte
 	tooLong := false
 	for {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
 		chunk, err := br.ReadSlice('\n')
 		if !tooLong {
 			line = append(line, chunk...)

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,7 @@ func TestReadSkipsWhatIsNotARecord(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := Read(strings.NewReader(tc.trail), Query{})
+			res, err := Read(context.Background(), strings.NewReader(tc.trail), Query{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +76,7 @@ func TestQuery(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := Read(strings.NewReader(trail.String()), tc.q)
+			res, err := Read(context.Background(), strings.NewReader(trail.String()), tc.q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +92,7 @@ func TestQuery(t *testing.T) {
 }
 
 func TestReadFileMissingIsEmpty(t *testing.T) {
-	res, err := ReadFile(filepath.Join(t.TempDir(), "none.jsonl"), Query{})
+	res, err := ReadFile(context.Background(), filepath.Join(t.TempDir(), "none.jsonl"), Query{})
 	if err != nil || len(res.Records) != 0 {
 		t.Fatalf("ReadFile of a missing trail = %+v, %v; want empty, nil", res, err)
 	}
@@ -111,7 +112,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := NewWriter(path).Append(want); err != nil {
 		t.Fatal(err)
 	}
-	res, err := ReadFile(path, Query{JobID: 4711})
+	res, err := ReadFile(context.Background(), path, Query{JobID: 4711})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -83,7 +84,7 @@ func TestAppendIsAtomicAcrossProcesses(t *testing.T) {
 		}
 	}
 
-	res, err := ReadFile(path, Query{})
+	res, err := ReadFile(context.Background(), path, Query{})
 	if err != nil {
 		t.Fatal(err)
 	}
