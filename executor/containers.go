@@ -6,6 +6,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
 )
 
 // containerSpec is one create request; the functions below build them from
@@ -118,7 +119,7 @@ func daemonContainer(s plan, networkName string, mtu int, dataRoot string, image
 			Labels:     daemonLabels,
 		},
 		host:       host,
-		networking: attach(networkName, "docker"),
+		networking: attach(networkName, append([]string{tlsca.DaemonServerName}, s.DaemonAliases...)...),
 	}
 }
 
@@ -146,6 +147,9 @@ func buildContainer(s plan, networkName string) containerSpec {
 	c.config.Entrypoint = s.BuildEntrypoint
 	c.config.Cmd = []string{"sh", "-c", keepAlive}
 	c.config.User = s.BuildUser
+	// Services can call the job back, as under the docker executor's
+	// network per build.
+	c.networking = attach(networkName, BuildHostInJob)
 	return c
 }
 

@@ -34,7 +34,7 @@ type jobDaemon struct {
 // the job that will claim a pooled daemon.
 func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[string]string, dataRoot string, clientCertsInDaemon bool, log io.Writer) (*jobDaemon, error) {
 	id := p.Identity
-	certs, err := tlsca.New(string(id.SandboxID), p.CertLifetime)
+	certs, err := tlsca.New(string(id.SandboxID), p.CertLifetime, p.DaemonAliases...)
 	if err != nil {
 		return nil, fmt.Errorf("make daemon certificates: %w", err)
 	}

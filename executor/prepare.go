@@ -62,7 +62,9 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 
 	var daemon *jobDaemon
 	var err error
-	if p.PoolSize > 0 && p.LayerCache == nil {
+	// A pooled daemon answers only as docker, and its data root is its
+	// own: a job that needs more names or the project's layers starts one.
+	if p.PoolSize > 0 && p.LayerCache == nil && len(p.DaemonAliases) == 0 {
 		if daemon, err = e.claimPooled(ctx, p); err != nil {
 			return nil, err
 		}

@@ -136,6 +136,10 @@ type Spec struct {
 	Services    []Service
 	// DaemonAuth is the job's login for the daemon image's registry.
 	DaemonAuth *RegistryAuth
+	// DaemonAliases are names the daemon answers to on the job network
+	// besides "docker" (a dind service's aliases); its certificate covers
+	// them. A job with aliases gets a daemon of its own, never a pooled one.
+	DaemonAliases []string
 
 	// BuildEntrypoint replaces the build image's entrypoint when non-nil;
 	// []string{""} removes it (.gitlab-ci.yml entrypoint: [""]).
@@ -174,5 +178,6 @@ const (
 	ClientCertDir    = CertDir + "/client"
 	DaemonTLSPort    = 2376
 	DaemonHostInJob  = "tcp://docker:2376"
+	BuildHostInJob   = "build" // the build container's name on the job network
 	defaultBridgeMTU = 1500
 )

@@ -390,7 +390,7 @@ func TestEightJobsAtOnce(t *testing.T) {
 		assertJobLeftNothing(t, job.ID)
 	}
 
-	res, err := audit.ReadFile(trail, audit.Query{})
+	res, err := audit.ReadFile(context.Background(), trail, audit.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,7 +94,7 @@ func TestHostileFilesCannotHangOrBloatTheHooks(t *testing.T) {
 // readTrail reads one job's records from a test's own audit trail.
 func readTrail(t *testing.T, path string, jobID int64) []audit.Record {
 	t.Helper()
-	res, err := audit.ReadFile(path, audit.Query{JobID: jobID})
+	res, err := audit.ReadFile(context.Background(), path, audit.Query{JobID: jobID})
 	if err != nil {
 		t.Fatal(err)
 	}

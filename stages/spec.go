@@ -53,6 +53,9 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 	if err != nil {
 		return executor.Spec{}, fmt.Errorf("helper image: %w", err)
 	}
+	if err := checkServices(job.Services); err != nil {
+		return executor.Spec{}, err
+	}
 	services, err := h.services(job, operatorImages)
 	if err != nil {
 		return executor.Spec{}, err
@@ -64,6 +67,7 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 		HelperImage:     helper,
 		Services:        services,
 		DaemonAuth:      daemonAuth,
+		DaemonAliases:   daemonAliases(job.Services),
 		BuildEntrypoint: job.Image.Entrypoint,
 		BuildUser:       user,
 		CertLifetime:    time.Duration(job.TimeoutSeconds())*time.Second + certMargin,

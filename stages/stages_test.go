@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -181,17 +182,57 @@ func TestDefaultHelperImage(t *testing.T) {
 
 func TestIsDinDService(t *testing.T) {
 	cases := map[string]bool{
-		"docker:dind":                         true,
-		"docker:27-dind":                      true,
-		"docker:27.3-dind-rootless":           true,
-		"registry.example.com/docker:26-dind": true,
-		"docker:27-cli":                       false,
-		"postgres:15":                         false,
-		"mydind:latest":                       false,
+		"docker:dind":                                true,
+		"docker:27-dind":                             true,
+		"docker:27.3-dind-rootless":                  true,
+		"docker.io/library/docker:27-dind":           true,
+		"index.docker.io/library/docker:dind":        true,
+		"registry.example.com/mirror/docker:27-dind": true,
+		"registry.example.com:5000/docker:26-dind":   true,
+		"gitlab.example.com:443/grp/dependency_proxy/containers/docker:27-dind": true,
+		"docker:27-dind@sha256:" + strings.Repeat("a", 64):                      true,
+		"docker:27-cli":                  false,
+		"docker":                         false,
+		"postgres:15":                    false,
+		"mydind:latest":                  false,
+		"dind:latest":                    false,
+		"mycorp/docker-dind-tools:1":     false,
+		"docker/compose:dind":            false,
+		"registry.example.com/dind/x:27": false,
+		"not a reference":                false,
 	}
 	for image, want := range cases {
 		if got := IsDinDService(image); got != want {
 			t.Errorf("IsDinDService(%q) = %v, want %v", image, got, want)
 		}
+	}
+}
+
+func TestDaemonAliasesAndServiceChecks(t *testing.T) {
+	cases := []struct {
+		name        string
+		services    []JobImage
+		wantAliases []string
+		wantErr     string
+	}{
+		{"plain dind", []JobImage{{Name: "docker:27-dind"}}, nil, ""},
+		{"dind with aliases", []JobImage{{Name: "docker:27-dind", Alias: "dockerd, docker-host"}}, []string{"dockerd", "docker-host"}, ""},
+		{"a mirrored dind answers under the runner's names for it too", []JobImage{{Name: "registry.example.com/mirror/docker:27-dind", Alias: "docker"}},
+			[]string{"registry.example.com__mirror__docker", "registry.example.com-mirror-docker"}, ""},
+		{"two dind entries: one daemon, every name", []JobImage{{Name: "docker:dind", Alias: "a"}, {Name: "docker:27-dind", Alias: "b"}}, []string{"a", "b"}, ""},
+		{"rootless is refused", []JobImage{{Name: "docker:27-dind-rootless"}}, nil, "rootless"},
+		{"another service cannot take the daemon's name", []JobImage{{Name: "redis:7", Alias: "docker"}}, nil, "would answer as docker"},
+		{"other services keep their aliases", []JobImage{{Name: "redis:7", Alias: "cache"}}, nil, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkServices(tc.services)
+			if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err %v, want %q", err, tc.wantErr)
+			}
+			if got := daemonAliases(tc.services); !slices.Equal(got, tc.wantAliases) {
+				t.Errorf("aliases %v, want %v", got, tc.wantAliases)
+			}
+		})
 	}
 }

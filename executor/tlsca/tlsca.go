@@ -47,9 +47,9 @@ type Bundle struct {
 }
 
 // New makes a fresh CA named after the sandbox, a server certificate for the
-// daemon (docker, localhost, 127.0.0.1) and a client certificate, all valid
-// for the given lifetime.
-func New(sandboxID string, lifetime time.Duration) (*Bundle, error) {
+// daemon (docker, localhost, 127.0.0.1, and the extra names it answers to)
+// and a client certificate, all valid for the given lifetime.
+func New(sandboxID string, lifetime time.Duration, extraNames ...string) (*Bundle, error) {
 	now := time.Now()
 	notBefore, notAfter := now.Add(-clockSkew), now.Add(lifetime)
 
@@ -73,7 +73,7 @@ func New(sandboxID string, lifetime time.Duration) (*Bundle, error) {
 
 	server, err := leaf(caCert, caKey, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: DaemonServerName},
-		DNSNames:    []string{DaemonServerName, "localhost"},
+		DNSNames:    append([]string{DaemonServerName, "localhost"}, extraNames...),
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		NotBefore:   notBefore,
 		NotAfter:    notAfter,

@@ -167,3 +167,24 @@ func BenchmarkNew(b *testing.B) {
 		}
 	}
 }
+
+// The daemon's certificate covers every name a dind service gives it.
+func TestServerCertificateCoversExtraNames(t *testing.T) {
+	b, err := New("0123456789abcdef", time.Hour, "dockerd", "registry.example.com-mirror-docker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b.Server.Cert)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"docker", "dockerd", "registry.example.com-mirror-docker"} {
+		if err := cert.VerifyHostname(name); err != nil {
+			t.Errorf("server certificate does not cover %s: %v", name, err)
+		}
+	}
+	if err := cert.VerifyHostname("other"); err == nil {
+		t.Error("server certificate covers a name it was not given")
+	}
+}

@@ -1,0 +1,73 @@
+package integration
+
+import (
+	"testing"
+	"time"
+
+	"gitlab.com/dind-executor/dind-executor/integration/runner"
+)
+
+// A job cancelled at any point leaves nothing behind: during prepare (the
+// half-made sandbox goes with cleanup), during a stage, and during cleanup
+// itself (the signalled cleanup goes on removing within its grace).
+func TestNothingLeftAfterACancelAtAnyPoint(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		script string
+		opt    runner.RunOption
+	}{
+		{"during prepare", "sleep 300", runner.AbortDuringStage("prepare", 1500*time.Millisecond)},
+		{"during a stage", "sleep 300", runner.CancelDuringStage("build_script", time.Second)},
+		{"during cleanup", "echo done", runner.CancelDuringStage("cleanup", 100*time.Millisecond)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			job := simpleJob(tc.script)
+			e := newEmulator(t, seedConfig())
+			e.GracefulKillTimeout = 30 * time.Second
+			res := runJob(t, e, job, tc.opt)
+			if !res.CancelFired[0] {
+				t.Fatalf("the cancel did not fire %s", tc.name)
+			}
+			for _, x := range res.Execs {
+				if x.Ended == runner.EndedKilled {
+					t.Errorf("%s %s had to be killed: it did not end by itself after SIGTERM", x.Kind, x.Stage)
+				}
+			}
+			assertHooksBounded(t, res)
+			assertJobLeftNothing(t, job.ID)
+		})
+	}
+}
+
+// The runner's own job timeout takes the cancel's path: the stage's
+// processes are stopped inside the sandbox, the run hook exits by itself
+// right after its SIGTERM, and cleanup leaves nothing.
+func TestJobTimeoutEndsLikeACancel(t *testing.T) {
+	t.Parallel()
+	job := simpleJob("sleep 300")
+	e := newEmulator(t, seedConfig())
+	e.GracefulKillTimeout = 30 * time.Second
+	res := runJob(t, e, job, runner.JobTimeout(20*time.Second))
+	if res.Outcome.Kind != runner.OutcomeTimedOut {
+		t.Fatalf("outcome = %s, want timed out", res.Outcome)
+	}
+	var build runner.Exec
+	for _, x := range res.Execs {
+		if x.Stage == "build_script" {
+			build = x
+		}
+	}
+	if build.Ended != runner.EndedTerminated {
+		t.Fatalf("build_script ended %q, want it to exit by itself after SIGTERM", build.Ended)
+	}
+	// Not a speed check: a hook that waits on anything once its stage
+	// died ends past this bound.
+	if build.TermToExit > 2*time.Second {
+		t.Errorf("run hook took %s to exit after SIGTERM", build.TermToExit)
+	}
+	assertHooksBounded(t, res)
+	assertJobLeftNothing(t, job.ID)
+}
