@@ -102,22 +102,7 @@ func TestCancelStopsTheStageInsideTheSandbox(t *testing.T) {
 	if !slices.Equal(res.CancelFired, []bool{true}) {
 		t.Fatalf("the cancel did not fire during build_script: %v", res.CancelFired)
 	}
-	var build runner.Exec
-	for _, x := range res.Execs {
-		if x.Stage == "build_script" {
-			build = x
-		}
-	}
-	if build.Ended != runner.EndedTerminated {
-		t.Fatalf("run hook ended %q, want it to exit by itself after SIGTERM", build.Ended)
-	}
-	t.Logf("run hook exited %s after SIGTERM (sleep 300 was running)", build.TermToExit)
-	// Not a speed check (the bench measures that): a hook that waits on
-	// anything once the stage died, such as the inquest into a killed
-	// stage (3 s), ends past this bound.
-	if build.TermToExit > 2*time.Second {
-		t.Errorf("run hook took %s to exit after SIGTERM though its stage died at once", build.TermToExit)
-	}
+	assertStoppedPromptly(t, lastExec(res, "build_script"))
 	if !strings.Contains(runner.PlainText(res.Log), "after_script ran with status canceled") {
 		t.Error("after_script did not run with CI_JOB_STATUS=canceled")
 	}
