@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding"
 	"errors"
 	"fmt"
 	"os"
@@ -35,15 +34,14 @@ func parse(data []byte, source string) (Config, error) {
 	}
 
 	c := Default()
-	md, err := toml.Decode(string(data), &c)
+	md, decodeProblems, err := decodeEach(string(data), &c)
 	if err != nil {
-		// The decoder stops at the first syntax or type error, so there is
-		// nothing more to report.
+		// A syntax error leaves no document to check further.
 		return Config{}, fmt.Errorf("cannot parse TOML%s: %w", where, err)
 	}
 
-	// Unknown keys and invalid values are reported together so the
-	// operator sees every problem in one run.
+	// Unknown keys, values that do not decode and invalid values are
+	// reported together so the operator sees every problem in one run.
 	var problems []error
 	known := schemaKeys()
 	for _, key := range unknownKeys(md.Keys(), known) {
@@ -53,6 +51,7 @@ func parse(data []byte, source string) (Config, error) {
 		}
 		problems = append(problems, errors.New(msg))
 	}
+	problems = append(problems, decodeProblems...)
 	if err := c.Validate(); err != nil {
 		problems = append(problems, unwrapAll(err)...)
 	}
@@ -121,9 +120,7 @@ func addSchemaKeys(keys map[string]bool, prefix string, t reflect.Type) {
 		}
 		key := prefix + name
 		keys[key] = true
-		// Structs decoded from text (Duration) are values, not tables.
-		isText := reflect.PointerTo(f.Type).Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
-		if f.Type.Kind() == reflect.Struct && !isText {
+		if isTable(f.Type) {
 			addSchemaKeys(keys, key+".", f.Type)
 		}
 	}

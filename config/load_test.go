@@ -75,6 +75,12 @@ func TestInvalidFixtures(t *testing.T) {
 		"invalid-type-mtu.toml":       {1, [][]string{{"sandbox.mtu", "string", "integer"}}},
 		"invalid-pull-policy-string.toml": {1, [][]string{
 			{"sandbox.pull_policy", "string", "slice"}}},
+		"invalid-types-mixed.toml": {5, [][]string{
+			{"sandbox.mtu", "line 3", "string", "integer"},
+			{"sandbox.ready_timeout", "line 4", `"a minute"`, `"60s"`},
+			{"limits.cpus", "line 8", "string", "float"},
+			{"sandbox.daemon_security", `"root"`},
+			{"limits.pids = -1"}}},
 		"invalid-duration-integer.toml": {1, [][]string{{"sandbox.ready_timeout", `"60"`, `"60s"`}}},
 		"invalid-duration-garbage.toml": {1, [][]string{{"sandbox.ready_timeout", `"a minute"`, `"60s"`}}},
 		"invalid-images-empty.toml": {2, [][]string{
@@ -263,8 +269,8 @@ func TestLoadMissingFile(t *testing.T) {
 	}
 }
 
-// TestSchemaKeys pins the key names the product spec fixes, so a renamed
-// toml tag fails here rather than in operators' files.
+// TestSchemaKeys pins the key names of the README's config reference, so a
+// renamed toml tag fails here rather than in operators' files.
 func TestSchemaKeys(t *testing.T) {
 	want := []string{
 		"engine", "engine.host",

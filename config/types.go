@@ -5,8 +5,9 @@ package config
 
 import "math"
 
-// Config is the whole config file. The toml tags are the key names fixed by
-// the product spec; renaming one breaks operators' files.
+// Config is the whole config file. The toml tags are the key names
+// operators' files use and the README's config reference documents;
+// renaming one breaks those files.
 type Config struct {
 	Engine  Engine  `toml:"engine"`
 	Sandbox Sandbox `toml:"sandbox"`

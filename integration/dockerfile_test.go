@@ -37,6 +37,9 @@ func TestRunnerImageDockerfile(t *testing.T) {
 	res, err := api.ImageBuild(ctx, buildContext, client.ImageBuildOptions{
 		Tags:   []string{tag},
 		Remove: true, ForceRemove: true,
+		// The builder stage's images inherit goImage's label; the final
+		// stage's are parents of this one.
+		NoCache: true, Labels: map[string]string{testImageLabel: ownImages(t)},
 		// Everything the build needs is in the context (vendor/): no network.
 		NetworkMode: "none",
 		BuildArgs: map[string]*string{
@@ -47,7 +50,6 @@ func TestRunnerImageDockerfile(t *testing.T) {
 		t.Fatalf("build the runner image: %v", err)
 	}
 	output := buildOutput(t, res.Body)
-	t.Cleanup(func() { _, _ = api.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true}) })
 	if _, err := api.ImageInspect(ctx, tag); err != nil {
 		t.Fatalf("the Dockerfile did not produce %s: %v\n%s", tag, err, output)
 	}
@@ -73,6 +75,7 @@ func TestRunnerImageDockerfile(t *testing.T) {
 
 // goToolchainImage is the job image plus this machine's Go toolchain,
 // committed from a container (no registry, no build context of 200 MB).
+// It is removed when the test ends, with every image built on it.
 func goToolchainImage(t *testing.T, api *client.Client) string {
 	t.Helper()
 	ctx := context.Background()
@@ -98,11 +101,13 @@ func goToolchainImage(t *testing.T, api *client.Client) string {
 	tag := "dind-executor.local/go-test:" + fmt.Sprint(newJobID())
 	if _, err := api.ContainerCommit(ctx, created.ID, client.ContainerCommitOptions{
 		Reference: tag,
-		Changes:   []string{"ENV PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "ENV GOFLAGS=-buildvcs=false", "ENV GOTOOLCHAIN=local"},
+		Changes: []string{
+			"ENV PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "ENV GOFLAGS=-buildvcs=false", "ENV GOTOOLCHAIN=local",
+			"LABEL " + testImageLabel + "=" + ownImages(t),
+		},
 	}); err != nil {
 		t.Fatalf("commit the Go image: %v", err)
 	}
-	t.Cleanup(func() { _, _ = api.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true}) })
 	return tag
 }
 

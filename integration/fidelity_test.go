@@ -369,7 +369,9 @@ func removeLastUseMarkers(t *testing.T, api *client.Client, label, value string)
 		return
 	}
 	for _, c := range markers.Items {
-		if _, err := api.ContainerRemove(context.Background(), c.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
+		// RemoveVolumes: a marker made from the dind image has an
+		// anonymous volume for the image's VOLUME /var/lib/docker.
+		if _, err := api.ContainerRemove(context.Background(), c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
 			t.Errorf("remove last-use marker %v: %v", c.Names, err)
 		}
 	}

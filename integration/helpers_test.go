@@ -140,13 +140,17 @@ func buildImage(t *testing.T, dockerfile string) string {
 }
 
 // buildContext builds an image from a tar build context, tags it uniquely
-// for the test and removes it afterwards.
+// for the test and removes it, with the build's intermediate images,
+// afterwards.
 func buildContext(t *testing.T, tarball io.Reader) string {
 	t.Helper()
 	tag := "dind-executor.local/test-" + strconv.FormatInt(newJobID(), 36) + ":test"
 	api := dockerAPI(t)
 	ctx := context.Background()
-	res, err := api.ImageBuild(ctx, tarball, client.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true, NetworkMode: "none"})
+	res, err := api.ImageBuild(ctx, tarball, client.ImageBuildOptions{
+		Tags: []string{tag}, Remove: true, ForceRemove: true, NetworkMode: "none",
+		NoCache: true, Labels: map[string]string{testImageLabel: ownImages(t)},
+	})
 	if err != nil {
 		t.Fatalf("build %s: %v", tag, err)
 	}
@@ -155,9 +159,6 @@ func buildContext(t *testing.T, tarball io.Reader) string {
 	if _, err := api.ImageInspect(ctx, tag); err != nil {
 		t.Fatalf("build %s: %v\n%s", tag, err, out)
 	}
-	t.Cleanup(func() {
-		_, _ = api.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true})
-	})
 	return tag
 }
 

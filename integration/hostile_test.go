@@ -227,6 +227,9 @@ func TestSandboxOfAKilledRunnerIsCollectedAtOnce(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(tmp) })
 	response := `{"id":` + strconv.FormatInt(jobID, 10) + `,"job_info":{"name":"evil\u001b[2J\u001b[31mname","project_id":4243,"project_full_path":"ops/killed","pipeline_id":78},"runner_info":{"timeout":3600}}`
+	// The project's cache volume outlives the sandbox by design; it goes
+	// when the test ends, after the sandbox (cleanups run last first).
+	t.Cleanup(func() { removeVolumes(t, executor.LabelProjectPath, "ops/killed") })
 	path := filepath.Join(tmp, "response.json")
 	if err := os.WriteFile(path, []byte(response), 0o600); err != nil {
 		t.Fatal(err)

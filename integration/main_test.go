@@ -79,7 +79,8 @@ func removeSeedCaches() error {
 		return err
 	}
 	for _, c := range markers.Items {
-		if _, err := api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
+		// RemoveVolumes: the marker's image may declare a VOLUME.
+		if _, err := api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
 			return err
 		}
 	}

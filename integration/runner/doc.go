@@ -2,8 +2,9 @@
 // drive the built dind-executor binary exactly the way a real runner does:
 // the same argv, working directory, environment, JOB_RESPONSE_FILE, generated
 // bash stage scripts, exit-code handling, prepare retries, cancellation and
-// signal escalation (see runner-protocol.md, GitLab Runner 19.4, and the
-// runner 15.11 reference captures the script shape is taken from).
+// signal escalation, as GitLab Runner 19.4 does them (its executors/custom
+// package), with stage scripts in the shape of runner 15.11's (pinned by
+// script_reference_test.go).
 //
 // Typical use:
 //

@@ -21,11 +21,12 @@ const (
 	BuildExitCodeFileName = "build_exit_code"
 )
 
-// execEnv builds the environment of one exec in the runner's order
-// (protocol §1.4): the runner's own environment, the protocol variables,
-// job_env from config_exec (unprefixed), then CUSTOM_ENV_<KEY> for every job
-// variable and CUSTOM_ENV_CI_JOB_SERVICES last. Go's os/exec keeps the last
-// value of a duplicated key.
+// execEnv builds the environment of one exec in the order GitLab Runner
+// builds it (executors/custom/command/command.go): the runner's own
+// environment, the protocol variables, job_env from config_exec
+// (unprefixed), then CUSTOM_ENV_<KEY> for every job variable and
+// CUSTOM_ENV_CI_JOB_SERVICES last. Go's os/exec keeps the last value of a
+// duplicated key, so a job_env TMPDIR overrides the runner's.
 func execEnv(base []string, tmpDir string, jobEnv map[string]string, vars variables, services string) []string {
 	env := slices.Clone(base)
 	env = append(env,

@@ -6,7 +6,10 @@ import (
 )
 
 // TestExitCodeMapping drives the build_script exec's exit code and
-// BUILD_EXIT_CODE_FILE through every case of protocol §7.
+// BUILD_EXIT_CODE_FILE through every failure the runner distinguishes:
+// exit 1 with the job's code on the file's first line (later lines are
+// ignored, 1 when there is no file, a system failure when the line is not
+// exactly a number), exit 2, and any other code.
 func TestExitCodeMapping(t *testing.T) {
 	tests := []struct {
 		name        string

@@ -16,9 +16,15 @@ import (
 
 var (
 	fakeDriver string // built testdata/fakedriver
-	testRepo   string // a local git repository with one commit
-	testSHA    string
+	// runnerBinDir holds only the built testdata/gitlab-runner; every
+	// harness puts it first on the PATH of the processes it starts.
+	runnerBinDir string
+	testRepo     string // a local git repository with one commit
+	testSHA      string
 )
+
+// standInBanner starts every line testdata/gitlab-runner prints.
+const standInBanner = "gitlab-runner test stand-in:"
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -33,9 +39,15 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 
 	fakeDriver = filepath.Join(dir, "fakedriver")
-	if out, err := exec.Command("go", "build", "-o", fakeDriver, "./testdata/fakedriver").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building fake driver: %v\n%s", err, out)
-		return 1
+	runnerBinDir = filepath.Join(dir, "bin")
+	for _, b := range []struct{ out, pkg string }{
+		{fakeDriver, "./testdata/fakedriver"},
+		{filepath.Join(runnerBinDir, "gitlab-runner"), "./testdata/gitlab-runner"},
+	} {
+		if out, err := exec.Command("go", "build", "-o", b.out, b.pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b.pkg, err, out)
+			return 1
+		}
 	}
 	testRepo = filepath.Join(dir, "repo")
 	if testSHA, err = makeRepo(testRepo); err != nil {
@@ -126,7 +138,7 @@ func newHarness(t *testing.T, env ...string) *harness {
 	h.e = &Emulator{
 		Binary:               fakeDriver,
 		Args:                 []string{"--config", "/etc/fake.toml"},
-		Env:                  append([]string{"FAKE_RECORD_DIR=" + h.recordDir, "FAKE_ROOT=" + h.root}, env...),
+		Env:                  append([]string{"FAKE_RECORD_DIR=" + h.recordDir, "FAKE_ROOT=" + h.root, standInPath()}, env...),
 		TempRoot:             t.TempDir(),
 		GracefulKillTimeout:  5 * time.Second,
 		ForceKillTimeout:     5 * time.Second,
@@ -135,6 +147,14 @@ func newHarness(t *testing.T, env ...string) *harness {
 		RunnerLog:            &h.runnerLog,
 	}
 	return h
+}
+
+// standInPath is PATH with runnerBinDir first: the stage scripts the fake
+// driver runs on the host call gitlab-runner, and must get the stand-in,
+// never a gitlab-runner the host happens to have. (os/exec keeps the last
+// PATH, and Emulator.Env comes after the emulator's own environment.)
+func standInPath() string {
+	return "PATH=" + runnerBinDir + string(os.PathListSeparator) + os.Getenv("PATH")
 }
 
 func (h *harness) run(job Job, opts ...RunOption) *Result {
