@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 )
 
-// eventLog records the Engine's events while the bench runs: their
+// eventLog records the Engine's events while a section runs: their
 // timestamps (taken by dockerd, on the same clock as ours) say when each
 // create, start and exec step of a hook happened, without touching the
 // product's code.
@@ -28,7 +26,10 @@ func startEventLog(ctx context.Context, api *client.Client) *eventLog {
 	ctx, cancel := context.WithCancel(ctx)
 	l := &eventLog{stop: cancel, done: make(chan struct{})}
 	filters := client.Filters{}.Add("type", "container", "network", "volume")
-	res := api.Events(ctx, client.EventsListOptions{Filters: filters})
+	// Since replays what happened before the subscription took effect, so
+	// the section's first hook is not missed.
+	since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
+	res := api.Events(ctx, client.EventsListOptions{Since: since, Filters: filters})
 	go func() {
 		defer close(l.done)
 		for {
@@ -104,64 +105,4 @@ func (l *eventLog) all(from, to time.Time, typ events.Type, action, name string)
 		out = append(out, at)
 	}
 	return out
-}
-
-// daemonLogMarks are the moments of a dind container's start-up, read from
-// its log with the Engine's timestamps.
-type daemonLogMarks struct {
-	FirstLine   time.Time // first output of the entrypoint
-	CertsDone   time.Time // the entrypoint's last "openssl verify" (client or server cert OK)
-	StartingUp  time.Time // dockerd: "Starting up"
-	ContainerdU time.Time // dockerd: managed containerd booted
-	LoadingFrom time.Time // dockerd: "Loading containers: start."
-	LoadingDone time.Time // dockerd: "Loading containers: done."
-	Listening   time.Time // dockerd: "API listen on [::]:2376"
-}
-
-// readDaemonLog fetches and parses the container's log so far.
-func readDaemonLog(ctx context.Context, api *client.Client, id string) (daemonLogMarks, error) {
-	var marks daemonLogMarks
-	logs, err := api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true})
-	if err != nil {
-		return marks, err
-	}
-	defer logs.Close()
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := stdcopy.StdCopy(pw, pw, logs)
-		pw.CloseWithError(err)
-	}()
-	sc := bufio.NewScanner(pr)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		ts, text, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		at, err := time.Parse(time.RFC3339Nano, ts)
-		if err != nil {
-			continue
-		}
-		setOnce := func(t *time.Time) {
-			if t.IsZero() {
-				*t = at
-			}
-		}
-		setOnce(&marks.FirstLine)
-		switch {
-		case strings.HasSuffix(text, "cert.pem: OK"):
-			marks.CertsDone = at
-		case strings.Contains(text, `msg="Starting up"`):
-			setOnce(&marks.StartingUp)
-		case strings.Contains(text, "containerd successfully booted"):
-			setOnce(&marks.ContainerdU)
-		case strings.Contains(text, "Loading containers: start"):
-			setOnce(&marks.LoadingFrom)
-		case strings.Contains(text, "Loading containers: done"):
-			setOnce(&marks.LoadingDone)
-		case strings.Contains(text, "API listen on [::]:2376"):
-			setOnce(&marks.Listening)
-		}
-	}
-	return marks, sc.Err()
 }
