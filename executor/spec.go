@@ -1,11 +1,11 @@
 package executor
 
 import (
-	"slices"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"gitlab.com/dind-executor/dind-executor/config"

@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gitlab.com/dind-executor/dind-executor/integration/tarball"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -94,7 +94,7 @@ func goToolchainImage(t *testing.T, api *client.Client) string {
 	defer api.ContainerRemove(ctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(tarDir(pw, goroot, "usr/local/go", nil)) }()
+	go func() { pw.CloseWithError(tarball.Dir(pw, goroot, "usr/local/go", nil)) }()
 	if _, err := api.CopyToContainer(ctx, created.ID, client.CopyToContainerOptions{DestinationPath: "/", Content: pr}); err != nil {
 		t.Fatalf("copy the Go toolchain: %v", err)
 	}
@@ -130,74 +130,16 @@ func moduleContext(t *testing.T) io.Reader {
 	skip := func(rel string) bool {
 		return rel == ".git" || rel == "bin" || rel == "vendor" || strings.HasSuffix(rel, "/testdata/fuzz")
 	}
-	if err := tarInto(tw, root, "", skip); err != nil {
+	if err := tarball.Add(tw, root, "", skip); err != nil {
 		t.Fatal(err)
 	}
-	if err := tarInto(tw, vendor, "vendor", nil); err != nil {
+	if err := tarball.Add(tw, vendor, "vendor", nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return &buf
-}
-
-func tarDir(w io.Writer, dir, prefix string, skip func(string) bool) error {
-	tw := tar.NewWriter(w)
-	if err := tarInto(tw, dir, prefix, skip); err != nil {
-		return err
-	}
-	return tw.Close()
-}
-
-// tarInto adds dir's regular files, directories and symlinks under prefix.
-func tarInto(tw *tar.Writer, dir, prefix string, skip func(string) bool) error {
-	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil || rel == "." {
-			return err
-		}
-		if skip != nil && skip(filepath.ToSlash(rel)) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(path); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = filepath.ToSlash(filepath.Join(prefix, rel))
-		if d.IsDir() {
-			hdr.Name += "/"
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-			return err
-		}
-		return nil
-	})
 }
 
 // buildOutput reads the build's JSON stream and fails on a build error.

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"archive/tar"
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
+
+	"gitlab.com/dind-executor/dind-executor/integration/tarball"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -39,7 +38,7 @@ func goToolchainImage(ctx context.Context, api *client.Client, inv *invocation) 
 	}()
 
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(tarDir(pw, goroot, "usr/local/go")) }()
+	go func() { pw.CloseWithError(tarball.Dir(pw, goroot, "usr/local/go", nil)) }()
 	if _, err := api.CopyToContainer(ctx, created.ID, client.CopyToContainerOptions{DestinationPath: "/", Content: pr}); err != nil {
 		pr.CloseWithError(err)
 		return "", fmt.Errorf("copy the Go toolchain into the Go image: %w", err)
@@ -57,56 +56,6 @@ func goToolchainImage(ctx context.Context, api *client.Client, inv *invocation) 
 		return "", fmt.Errorf("commit the Go image: %w", err)
 	}
 	return tag, nil
-}
-
-// tarDir writes dir's regular files, directories and symlinks as a tar
-// stream, under prefix.
-func tarDir(w io.Writer, dir, prefix string) error {
-	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil || rel == "." {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(path); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = filepath.ToSlash(filepath.Join(prefix, rel))
-		if d.IsDir() {
-			hdr.Name += "/"
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if !info.Mode().IsRegular() {
-			return nil
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.Copy(tw, f)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("tar %s: %w", dir, err)
-	}
-	return tw.Close()
 }
 
 // saveImages writes refs as one `docker save` archive (shared layers once)
