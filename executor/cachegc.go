@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/volume"
@@ -30,18 +31,21 @@ type CacheVolume struct {
 func lastUseMarkerName(volume string) string { return volume + "-last-use" }
 
 // stampCacheUse records that the sandbox's job used its project's cache
-// volumes now. Best effort: a missing helper means the job never ran a
-// stage.
-func (e *docker) stampCacheUse(ctx context.Context, id SandboxID) {
+// volumes now. It reads which ones from the helper container at once and
+// records them in the background; wait for that with the returned func.
+// Best effort: a missing helper means the job never ran a stage.
+func (e *docker) stampCacheUse(ctx context.Context, id SandboxID) (wait func()) {
 	res, err := e.api.ContainerInspect(ctx, id.Name(RoleHelper), client.ContainerInspectOptions{})
 	if err != nil || res.Container.Config == nil {
-		return
+		return func() {}
 	}
+	var wg sync.WaitGroup
 	for _, m := range res.Container.Mounts {
 		if strings.HasPrefix(m.Name, "dind-cache-") {
-			e.stampVolumeUse(ctx, m.Name, res.Container.Image, res.Container.Config.Labels)
+			wg.Go(func() { e.stampVolumeUse(ctx, m.Name, res.Container.Image, res.Container.Config.Labels) })
 		}
 	}
+	return wg.Wait
 }
 
 // stampVolumeUse replaces the volume's last-use marker; image is any local

@@ -181,16 +181,29 @@ func (e *Engine) Teardown(ctx context.Context, id SandboxID, o TeardownOptions) 
 	rctx, cancel := withGrace(ctx, TeardownGrace)
 	defer cancel()
 	e.waitForEngine(ctx)
+	// What the daemon produced is asked while the inventory is read: both
+	// must be done before anything is removed.
+	var produced Produced
+	var perr error
+	asked := make(chan struct{})
+	go func() {
+		defer close(asked)
+		if ctx.Err() != nil {
+			perr = context.Cause(ctx)
+			return
+		}
+		pctx, cancel := context.WithTimeout(ctx, producedTimeout)
+		defer cancel()
+		produced, perr = e.m.produced(pctx, id)
+	}()
 	info, exists, err := e.m.sandboxByID(rctx, id)
 	if err != nil {
 		exists = false
 	}
+	<-asked
 	ident := info.Identity
 	ident.SandboxID = id
 	if exists && ctx.Err() == nil {
-		pctx, cancel := context.WithTimeout(ctx, producedTimeout)
-		produced, perr := e.m.produced(pctx, id)
-		cancel()
 		e.trail.produced(ident, produced, perr)
 	}
 	removed, err := e.m.teardown(rctx, id)

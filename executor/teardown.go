@@ -40,8 +40,9 @@ func (e *docker) teardown(ctx context.Context, sandboxID SandboxID) (Removed, er
 	}
 
 	// The project's runner cache outlives the sandbox: note its last use
-	// for gc --caches.
-	e.stampCacheUse(ctx, sandboxID)
+	// for gc --caches, while the removal goes on.
+	stamped := e.stampCacheUse(ctx, sandboxID)
+	defer stamped()
 
 	containers, err := e.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
 	if err != nil {
@@ -64,35 +65,57 @@ func (e *docker) teardown(ctx context.Context, sandboxID SandboxID) (Removed, er
 	}
 	errs = append(errs, e.removeContainers(ctx, rest, &removed))
 
-	volumes, err := e.api.VolumeList(ctx, client.VolumeListOptions{Filters: filter})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("list volumes: %w", err))
-	}
-	for _, v := range volumes.Items {
-		if _, err := e.api.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove volume %s: %w", v.Name, err))
-			continue
-		}
-		removed.Volumes = append(removed.Volumes, v.Name)
-	}
-
-	networks, err := e.api.NetworkList(ctx, client.NetworkListOptions{Filters: filter})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("list networks: %w", err))
-	}
-	for _, n := range networks.Items {
-		if _, err := e.api.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
-			continue
-		}
-		removed.Networks = append(removed.Networks, n.Name)
-	}
+	// Volumes and the network no longer have users: both go at once.
+	var volErr, netErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { removed.Volumes, volErr = e.removeVolumes(ctx, filter) })
+	wg.Go(func() { removed.Networks, netErr = e.removeNetworks(ctx, filter) })
+	wg.Wait()
+	errs = append(errs, volErr, netErr)
 	if pooled != "" && pooled != sandboxID {
 		more, err := e.teardown(ctx, pooled)
 		removed.add(more)
 		errs = append(errs, err)
 	}
 	return removed, errors.Join(errs...)
+}
+
+// removeVolumes removes the volumes filter selects; one already gone
+// counts as removed.
+func (e *docker) removeVolumes(ctx context.Context, filter client.Filters) ([]string, error) {
+	volumes, err := e.api.VolumeList(ctx, client.VolumeListOptions{Filters: filter})
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	var names []string
+	var errs []error
+	for _, v := range volumes.Items {
+		if _, err := e.api.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove volume %s: %w", v.Name, err))
+			continue
+		}
+		names = append(names, v.Name)
+	}
+	return names, errors.Join(errs...)
+}
+
+// removeNetworks removes the networks filter selects; one already gone
+// counts as removed.
+func (e *docker) removeNetworks(ctx context.Context, filter client.Filters) ([]string, error) {
+	networks, err := e.api.NetworkList(ctx, client.NetworkListOptions{Filters: filter})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	var names []string
+	var errs []error
+	for _, n := range networks.Items {
+		if _, err := e.api.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
+			continue
+		}
+		names = append(names, n.Name)
+	}
+	return names, errors.Join(errs...)
 }
 
 func (r Removed) empty() bool { return len(r.Containers)+len(r.Volumes)+len(r.Networks) == 0 }

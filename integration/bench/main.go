@@ -34,6 +34,7 @@ var sections = []struct {
 	{"seed", seedSection},
 	{"runner image", runnerImageSection},
 	{"concurrent", concurrentSection},
+	{"cancel", cancelSection},
 }
 
 func main() {
