@@ -114,7 +114,6 @@ func IdentityFromLabels(labels map[string]string) Identity {
 		ProjectPath:       labels[LabelProjectPath],
 		JobName:           labels[LabelJobName],
 		UserLogin:         labels[LabelUserLogin],
-		ProjectKey:        labels[LabelProjectKey],
 		RunnerHost:        labels[LabelRunnerHost],
 		JobResponseFile:   labels[LabelJobResponse],
 		JobTimeoutSeconds: num(LabelJobTimeout),
