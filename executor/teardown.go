@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -72,12 +74,50 @@ func (e *docker) teardown(ctx context.Context, sandboxID SandboxID) (Removed, er
 	wg.Go(func() { removed.Networks, netErr = e.removeNetworks(ctx, filter) })
 	wg.Wait()
 	errs = append(errs, volErr, netErr)
+	if !removed.empty() && !slices.Contains(removed.Containers, sandboxID.Name(RoleBuild)) {
+		// A prepare that was killed half way: the Engine still completes
+		// the requests it had sent, so objects can appear after the lists
+		// above. Look again once they have landed.
+		errs = append(errs, e.sweepLate(ctx, filter, &removed))
+	}
 	if pooled != "" && pooled != sandboxID {
 		more, err := e.teardown(ctx, pooled)
 		removed.add(more)
 		errs = append(errs, err)
 	}
 	return removed, errors.Join(errs...)
+}
+
+// lateObjectsSettle is how long requests of a killed prepare can still
+// land after it died; sweepLate looks this long after each sweep.
+const lateObjectsSettle = time.Second
+
+// sweepLate removes what appears after a teardown's first pass, until a
+// pass finds nothing (at most three).
+func (e *docker) sweepLate(ctx context.Context, filter client.Filters, removed *Removed) error {
+	var errs []error
+	for range 3 {
+		select {
+		case <-ctx.Done():
+			return errors.Join(errs...)
+		case <-time.After(lateObjectsSettle):
+		}
+		var late Removed
+		containers, err := e.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
+		if err != nil {
+			return errors.Join(append(errs, fmt.Errorf("list containers: %w", err))...)
+		}
+		errs = append(errs, e.removeContainers(ctx, containers.Items, &late))
+		var volErr, netErr error
+		late.Volumes, volErr = e.removeVolumes(ctx, filter)
+		late.Networks, netErr = e.removeNetworks(ctx, filter)
+		errs = append(errs, volErr, netErr)
+		removed.add(late)
+		if late.empty() {
+			break
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // removeVolumes removes the volumes filter selects; one already gone
