@@ -74,10 +74,11 @@ func (e *docker) teardown(ctx context.Context, sandboxID SandboxID) (Removed, er
 	wg.Go(func() { removed.Networks, netErr = e.removeNetworks(ctx, filter) })
 	wg.Wait()
 	errs = append(errs, volErr, netErr)
-	if !removed.empty() && !slices.Contains(removed.Containers, sandboxID.Name(RoleBuild)) {
-		// A prepare that was killed half way: the Engine still completes
-		// the requests it had sent, so objects can appear after the lists
-		// above. Look again once they have landed.
+	if !slices.Contains(removed.Containers, sandboxID.Name(RoleBuild)) {
+		// No build container: prepare never finished, maybe killed half
+		// way. The Engine still completes the requests it had sent, so
+		// objects can appear after the lists above, even when they found
+		// nothing. Look again once they have landed.
 		errs = append(errs, e.sweepLate(ctx, filter, &removed))
 	}
 	if pooled != "" && pooled != sandboxID {
