@@ -86,7 +86,6 @@ func (e *docker) releaseLayerCache(ctx context.Context, id SandboxID, claim cont
 	summary, cleanErr := "", innerErr
 	if inner != nil {
 		summary, cleanErr = cleanLayerDaemon(ctx, inner, maxBytes)
-		inner.Close()
 	}
 	daemon := id.Name(RoleDaemon)
 	stopWait := int(daemonStopWait.Seconds())

@@ -45,7 +45,7 @@ type mechanics interface {
 	exec(ctx context.Context, id SandboxID, o ExecOptions) (ExecResult, error)
 	containerIdentity(ctx context.Context, id SandboxID, role Role) (Identity, error)
 	explainExecFailure(id SandboxID, role Role, exitCode int) string
-	teardown(ctx context.Context, id SandboxID) (Removed, error)
+	teardown(ctx context.Context, id SandboxID, ask context.Context) (teardownResult, error)
 	describe(ctx context.Context, id SandboxID) (Description, error)
 	produced(ctx context.Context, id SandboxID) (Produced, error)
 	sandboxByID(ctx context.Context, id SandboxID) (SandboxInfo, bool, error)
@@ -181,32 +181,23 @@ func (e *Engine) Teardown(ctx context.Context, id SandboxID, o TeardownOptions) 
 	rctx, cancel := withGrace(ctx, TeardownGrace)
 	defer cancel()
 	e.waitForEngine(ctx)
-	// What the daemon produced is asked while the inventory is read: both
-	// must be done before anything is removed.
-	var produced Produced
-	var perr error
-	asked := make(chan struct{})
-	go func() {
-		defer close(asked)
-		if ctx.Err() != nil {
-			perr = context.Cause(ctx)
-			return
-		}
-		pctx, cancel := context.WithTimeout(ctx, producedTimeout)
-		defer cancel()
-		produced, perr = e.m.produced(pctx, id)
-	}()
 	info, exists, err := e.m.sandboxByID(rctx, id)
 	if err != nil {
 		exists = false
 	}
-	<-asked
 	ident := info.Identity
 	ident.SandboxID = id
+	// The daemon is asked what it produced only while ctx lasts: after a
+	// signal, the grace is for removing.
+	var ask context.Context
 	if exists && ctx.Err() == nil {
-		e.trail.produced(ident, produced, perr)
+		ask = ctx
 	}
-	removed, err := e.m.teardown(rctx, id)
+	res, err := e.m.teardown(rctx, id, ask)
+	if res.asked {
+		e.trail.produced(ident, res.produced, res.producedErr)
+	}
+	removed := res.Removed
 	if !exists && err == nil && removed.empty() {
 		return removed, nil // nothing was there: a second cleanup, or after gc
 	}

@@ -92,7 +92,14 @@ func (f *fakeMechanics) produced(context.Context, SandboxID) (Produced, error) {
 	return f.holds, f.producedErr
 }
 
-func (f *fakeMechanics) teardown(context.Context, SandboxID) (Removed, error) { return f.removed, nil }
+func (f *fakeMechanics) teardown(_ context.Context, _ SandboxID, ask context.Context) (teardownResult, error) {
+	res := teardownResult{Removed: f.removed}
+	if ask != nil {
+		res.asked = true
+		res.produced, res.producedErr = f.holds, f.producedErr
+	}
+	return res, nil
+}
 
 // Values a job carries that must never reach the trail.
 var secrets = []string{"s3cr3t-variable-value", "registry-password-value", "job-token-value"}

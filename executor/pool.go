@@ -113,7 +113,7 @@ func (e *docker) startPooled(ctx context.Context, s Settings, log io.Writer) (er
 	}
 	defer func() {
 		if err != nil {
-			_, _ = e.teardown(context.WithoutCancel(ctx), id.SandboxID)
+			_, _ = e.teardown(context.WithoutCancel(ctx), id.SandboxID, nil)
 		}
 	}()
 	p := plan{Settings: s, Spec: Spec{Identity: id, CertLifetime: poolLifetime + poolCertMargin}}

@@ -56,7 +56,12 @@ func (e *docker) produced(ctx context.Context, id SandboxID) (Produced, error) {
 		return Produced{}, err
 	}
 	defer inner.Close()
+	return askProduced(ctx, inner)
+}
 
+// askProduced lists what the daemon inner reaches holds, bounded by
+// MaxProduced.
+func askProduced(ctx context.Context, inner *client.Client) (Produced, error) {
 	var p Produced
 	images, err := inner.ImageList(ctx, client.ImageListOptions{})
 	if err != nil {

@@ -25,12 +25,25 @@ func (r Removed) String() string {
 	return fmt.Sprintf("%d containers, %d volumes, %d networks", len(r.Containers), len(r.Volumes), len(r.Networks))
 }
 
+// teardownResult is what a teardown did: what it removed and, when asked
+// to, what the sandbox's daemon reported holding before it went.
+type teardownResult struct {
+	Removed
+	asked       bool
+	produced    Produced
+	producedErr error
+}
+
 // teardown removes every container, volume and network labelled with the
-// sandbox id: containers first (in parallel), then volumes, then the
-// network. It carries on past each failure and joins the errors; objects
-// already gone count as removed. Safe after a failed prepare and idempotent.
-func (e *docker) teardown(ctx context.Context, sandboxID SandboxID) (Removed, error) {
-	var removed Removed
+// sandbox id. With ask not nil, the sandbox's daemon is first asked what
+// it produced, for as long as ask lasts (at most producedTimeout). The job's containers (build, helper, services) go at once,
+// while the daemon is asked and its layer cache cleaned; the daemon and
+// markers go next, then volumes and the network together. It carries on
+// past each failure and joins the errors; objects already gone count as
+// removed. Safe after a failed prepare and idempotent.
+func (e *docker) teardown(ctx context.Context, sandboxID SandboxID, ask context.Context) (teardownResult, error) {
+	var res teardownResult
+	removed := &res.Removed
 	filter := client.Filters{}.Add("label", LabelSandbox+"="+string(sandboxID))
 	var errs []error
 
@@ -50,22 +63,44 @@ func (e *docker) teardown(ctx context.Context, sandboxID SandboxID) (Removed, er
 	if err != nil {
 		errs = append(errs, fmt.Errorf("list containers: %w", err))
 	}
-	rest := containers.Items
-	if claim, ok := layerClaim(rest); ok {
-		// A layer cache outlives the sandbox. The job's own containers go
-		// first, so nothing of the job can start anything in the daemon
-		// while it is cleaned for the project's next job; the client to
-		// clean it with is made before, while the build container still
-		// holds the job's client certificate.
-		inner, innerErr := e.innerClient(ctx, sandboxID)
-		var jobs []container.Summary
-		jobs, rest = splitJobContainers(rest)
-		errs = append(errs, e.removeContainers(ctx, jobs, &removed))
+	claim, cached := layerClaim(containers.Items)
+	jobs, rest := splitJobContainers(containers.Items)
+
+	// The client for the daemon is made while the build container still
+	// holds the job's client certificate; the job's containers then go
+	// while the daemon answers, so nothing of the job can start anything
+	// in it any more once it is cleaned for the project's next job.
+	var inner *client.Client
+	var innerErr error
+	if ask != nil || cached {
+		inner, innerErr = e.innerClient(ctx, sandboxID)
+	}
+	var jobErr error
+	jobsGone := make(chan struct{})
+	go func() {
+		defer close(jobsGone)
+		jobErr = e.removeContainers(ctx, jobs, removed)
+	}()
+	if ask != nil {
+		res.asked = true
+		res.producedErr = innerErr
+		if inner != nil {
+			pctx, cancel := context.WithTimeout(ask, producedTimeout)
+			res.produced, res.producedErr = askProduced(pctx, inner)
+			cancel()
+		}
+	}
+	<-jobsGone
+	errs = append(errs, jobErr)
+	if cached {
 		summary, err := e.releaseLayerCache(ctx, sandboxID, claim, inner, innerErr)
 		removed.LayerCache = summary
 		errs = append(errs, err)
 	}
-	errs = append(errs, e.removeContainers(ctx, rest, &removed))
+	if inner != nil {
+		inner.Close()
+	}
+	errs = append(errs, e.removeContainers(ctx, rest, removed))
 
 	// Volumes and the network no longer have users: both go at once.
 	var volErr, netErr error
@@ -79,14 +114,14 @@ func (e *docker) teardown(ctx context.Context, sandboxID SandboxID) (Removed, er
 		// way. The Engine still completes the requests it had sent, so
 		// objects can appear after the lists above, even when they found
 		// nothing. Look again once they have landed.
-		errs = append(errs, e.sweepLate(ctx, filter, &removed))
+		errs = append(errs, e.sweepLate(ctx, filter, removed))
 	}
 	if pooled != "" && pooled != sandboxID {
-		more, err := e.teardown(ctx, pooled)
-		removed.add(more)
+		more, err := e.teardown(ctx, pooled, nil)
+		removed.add(more.Removed)
 		errs = append(errs, err)
 	}
-	return removed, errors.Join(errs...)
+	return res, errors.Join(errs...)
 }
 
 // lateObjectsSettle is how long requests of a killed prepare can still
