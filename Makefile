@@ -9,7 +9,7 @@ setup:
 	bash integration/images/build.sh
 
 bin:
-	$(GO) build -o bin/dind-executor ./cmd/dind-executor
+	CGO_ENABLED=0 $(GO) build -o bin/dind-executor ./cmd/dind-executor
 
 # Runs the seed article's multi-stage image build as a real job, end to end,
 # through the runner emulator, and prints the job log.

@@ -20,6 +20,7 @@ func Default() Config {
 			BuildsDir:              "/builds",
 			CacheDir:               "/cache",
 			WaitForServicesTimeout: Duration{30 * time.Second},
+			PlainTCP:               PlainTCPBuildOnly,
 		},
 		Limits: Limits{CPUs: 0, Memory: "", MemoryBytes: 0, PIDs: 0},
 		Audit:  Audit{Path: DefaultAuditPath},

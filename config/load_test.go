@@ -89,6 +89,8 @@ func TestInvalidFixtures(t *testing.T) {
 		"invalid-image-reference.toml": {2, [][]string{
 			{"sandbox.dind_image", `"Docker:27-dind"`, "lowercase"},
 			{"sandbox.helper_image", `"gitlab-runner-helper:x86 64"`, "not a valid image reference"}}},
+		"invalid-plain-tcp.toml": {1, [][]string{
+			{"sandbox.plain_tcp", `"yes"`, `"build-only"`, `"refuse"`}}},
 		"invalid-daemon-security.toml": {1, [][]string{
 			{"sandbox.daemon_security", `"rootless"`, `"privileged"`, `"capabilities"`}}},
 		"invalid-pull-policy-empty.toml": {1, [][]string{
@@ -237,6 +239,7 @@ func TestParseFull(t *testing.T) {
 			BuildsDir:              "/work/builds",
 			CacheDir:               "/work/cache",
 			WaitForServicesTimeout: Duration{30 * time.Second},
+			PlainTCP:               PlainTCPBuildOnly,
 		},
 		Limits: Limits{CPUs: 1.5, Memory: "4g", MemoryBytes: 4 << 30, PIDs: 2048},
 		Audit:  Audit{Path: DefaultAuditPath},
@@ -276,7 +279,7 @@ func TestSchemaKeys(t *testing.T) {
 		"engine", "engine.host",
 		"sandbox", "sandbox.dind_image", "sandbox.default_image", "sandbox.helper_image",
 		"sandbox.daemon_security", "sandbox.pull_policy", "sandbox.mtu", "sandbox.ready_timeout",
-		"sandbox.volumes", "sandbox.builds_dir", "sandbox.cache_dir", "sandbox.wait_for_services_timeout",
+		"sandbox.volumes", "sandbox.builds_dir", "sandbox.cache_dir", "sandbox.wait_for_services_timeout", "sandbox.plain_tcp",
 		"limits", "limits.cpus", "limits.memory", "limits.pids",
 		"cache", "cache.layers", "cache.max_size", "pool", "pool.size",
 		"policy", "policy.allowed_images", "policy.allowed_services", "policy.allowed_pull_policies", "policy.allowed_users",

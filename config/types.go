@@ -46,6 +46,9 @@ type Sandbox struct {
 	// WaitForServicesTimeout bounds the wait for each job service to accept
 	// TCP on an exposed port; 0 skips the wait (the runner's -1).
 	WaitForServicesTimeout Duration `toml:"wait_for_services_timeout"`
+	// PlainTCP is what a job written with TLS off (DOCKER_HOST on port
+	// 2375) gets: PlainTCPBuildOnly or PlainTCPRefuse.
+	PlainTCP string `toml:"plain_tcp"`
 }
 
 // Limits apply to every container of a sandbox.
@@ -102,6 +105,15 @@ type Policy struct {
 const (
 	DaemonSecurityPrivileged   = "privileged"
 	DaemonSecurityCapabilities = "capabilities"
+)
+
+// Values of sandbox.plain_tcp.
+const (
+	// PlainTCPBuildOnly serves such a job a plain endpoint that only its
+	// build container reaches.
+	PlainTCPBuildOnly = "build-only"
+	// PlainTCPRefuse fails such a job at prepare, saying what to change.
+	PlainTCPRefuse = "refuse"
 )
 
 // PullPolicy is one entry of sandbox.pull_policy.

@@ -90,6 +90,11 @@ func (s Sandbox) validate(add addFunc) {
 			s.DaemonSecurity, DaemonSecurityPrivileged, DaemonSecurityCapabilities)
 	}
 
+	if s.PlainTCP != PlainTCPBuildOnly && s.PlainTCP != PlainTCPRefuse {
+		add("sandbox.plain_tcp = %q is not supported: use %q (a job written with TLS off gets port 2375, for its build container only) or %q (such a job fails, told to use mutual TLS)",
+			s.PlainTCP, PlainTCPBuildOnly, PlainTCPRefuse)
+	}
+
 	validatePullPolicy(add, s.PullPolicy)
 
 	if s.MTU != 0 && (s.MTU < minMTU || s.MTU > maxMTU) {

@@ -18,6 +18,7 @@ type containerSpec struct {
 	config     *container.Config
 	host       *container.HostConfig
 	networking *network.NetworkingConfig
+	joins      []networkJoin // more networks, connected before start
 }
 
 // keepAlive is the main process of the build and helper containers: stages
@@ -53,6 +54,8 @@ func attach(networkName string, aliases ...string) *network.NetworkingConfig {
 //     skips the wait for the containerd it would launch itself, about a
 //     second of its ~1.5 s start here. Only as root: rootless images start
 //     their own daemons inside rootlesskit.
+//   - for a job written with TLS off, the relay of its plain endpoint
+//     (see plaintcp.go) is started beside the daemon.
 //   - with the capabilities profile (nestCgroups), /sys/fs/cgroup is the
 //     host's, and on cgroup v1 the inner dockerd would put the job's
 //     containers in host cgroups beside the daemon container, outside the
@@ -63,6 +66,7 @@ const daemonWrapper = `if [ "$NEST_CGROUPS" = 1 ]; then
   parent=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup | head -n 1)
   if [ -n "$parent" ] && [ "$parent" != "/" ]; then set -- "$@" --cgroup-parent="$parent/inner"; fi
 fi
+if [ -n "$PLAIN_RELAY" ]; then "$PLAIN_RELAY" plain-relay --subnet "$PLAIN_RELAY_SUBNET" --port "$PLAIN_RELAY_PORT" & fi
 if [ "$(id -u)" = 0 ] && command -v containerd >/dev/null 2>&1; then
   sock=/var/run/docker/containerd/containerd.sock
   mkdir -p /var/lib/docker/containerd/daemon /var/run/docker/containerd

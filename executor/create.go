@@ -37,6 +37,9 @@ func (e *docker) createContainer(ctx context.Context, c containerSpec) (string, 
 	for _, w := range res.Warnings {
 		e.log.WithField("container", c.name).Warn(w)
 	}
+	if err := e.joinNetworks(ctx, res.ID, c); err != nil {
+		return "", err
+	}
 	return res.ID, nil
 }
 

@@ -15,7 +15,8 @@ import (
 // started for the job, or claimed from the warm pool.
 type jobDaemon struct {
 	network string
-	mtu     int // 0 when claimed from the pool
+	plain   plainEndpoint // set when the job is given a plain endpoint
+	mtu     int           // 0 when claimed from the pool
 	caPEM   []byte
 	client  tlsca.PEMPair
 	tls     *tls.Config
@@ -48,9 +49,15 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 			return nil, err
 		}
 	}
-	network, err := e.createNetwork(ctx, id.Name(RoleNetwork), mtu, labels(RoleNetwork))
+	network, err := e.createNetwork(ctx, id.Name(RoleNetwork), mtu, labels(RoleNetwork), false)
 	if err != nil {
 		return nil, err
+	}
+	var plain plainEndpoint
+	if p.PlainTCP {
+		if plain, err = e.createPlainNetwork(ctx, id, mtu, labels(RolePlainNetwork)); err != nil {
+			return nil, err
+		}
 	}
 	if dataRoot == id.Name(RoleDataRoot) {
 		if err := e.createVolume(ctx, dataRoot, labels(RoleDataRoot)); err != nil {
@@ -65,6 +72,9 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 		return nil, err
 	}
 	daemon := daemonContainer(p, network, mtu, dataRoot, entrypoint)
+	if p.PlainTCP {
+		daemon = plain.daemon(daemon)
+	}
 	maps.Copy(daemon.config.Labels, labels(RoleDaemon))
 	daemon.config.Labels[LabelCA] = string(certs.CACert)
 	daemonID, err := e.createContainer(ctx, daemon)
@@ -78,13 +88,18 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 	if err := e.copyFiles(ctx, daemonID, files, false); err != nil {
 		return nil, err
 	}
+	if p.PlainTCP {
+		if err := e.copyRelay(ctx, daemonID, p.RelayBinary); err != nil {
+			return nil, err
+		}
+	}
 	fmt.Fprintf(log, "Starting TLS daemon %s (%s, certificates valid until %s)...\n",
 		daemon.name, p.Daemon.Security, certs.NotAfter.UTC().Format(time.RFC3339))
 	started := time.Now()
 	if err := e.startContainer(ctx, daemonID, daemon); err != nil {
 		return nil, err
 	}
-	d := &jobDaemon{network: network, mtu: mtu, caPEM: certs.CACert, client: certs.Client, tls: clientTLS, started: started}
+	d := &jobDaemon{network: network, plain: plain, mtu: mtu, caPEM: certs.CACert, client: certs.Client, tls: clientTLS, started: started}
 	if dataRoot != id.Name(RoleDataRoot) {
 		d.layerCache = dataRoot
 	}

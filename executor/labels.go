@@ -8,15 +8,18 @@ package executor
 type Role string
 
 const (
-	RoleNetwork  Role = "network"
-	RoleDaemon   Role = "daemon"
-	RoleBuild    Role = "build"
-	RoleHelper   Role = "helper"
-	RoleService  Role = "service"
-	RoleBuilds   Role = "builds"   // volume at builds_dir
-	RoleCache    Role = "cache"    // volume at cache_dir
-	RoleDataRoot Role = "dataroot" // volume at the inner daemon's /var/lib/docker
-	RoleLayers   Role = "layers"   // a project's layer cache volume
+	RoleNetwork Role = "network"
+	// RolePlainNetwork joins only the daemon and the build container, for
+	// a job written with TLS off (its plain endpoint listens there only).
+	RolePlainNetwork Role = "plain"
+	RoleDaemon       Role = "daemon"
+	RoleBuild        Role = "build"
+	RoleHelper       Role = "helper"
+	RoleService      Role = "service"
+	RoleBuilds       Role = "builds"   // volume at builds_dir
+	RoleCache        Role = "cache"    // volume at cache_dir
+	RoleDataRoot     Role = "dataroot" // volume at the inner daemon's /var/lib/docker
+	RoleLayers       Role = "layers"   // a project's layer cache volume
 	// RoleClaim is a never-started marker container that holds a slot for
 	// a sandbox (a layer cache volume, or a pooled daemon).
 	RoleClaim Role = "claim"

@@ -30,11 +30,12 @@ func (e *docker) outerMTU(ctx context.Context) (int, error) {
 	return defaultBridgeMTU, nil
 }
 
-// createNetwork makes a sandbox's private bridge, or adopts the one an
+// createNetwork makes a sandbox's private bridge (internal: with no route
+// out of it), or adopts the one an
 // earlier attempt of this sandbox made. It looks before it creates: Engines
 // before API 1.44 accept duplicate network names unless asked not to, and
 // this client no longer sends that flag.
-func (e *docker) createNetwork(ctx context.Context, name string, mtu int, labels map[string]string) (string, error) {
+func (e *docker) createNetwork(ctx context.Context, name string, mtu int, labels map[string]string, internal bool) (string, error) {
 	existing, err := e.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
 	switch {
 	case err == nil && existing.Network.Labels[LabelSandbox] == labels[LabelSandbox]:
@@ -45,9 +46,10 @@ func (e *docker) createNetwork(ctx context.Context, name string, mtu int, labels
 		return "", fmt.Errorf("inspect network %s: %w", name, err)
 	}
 	_, err = e.api.NetworkCreate(ctx, name, client.NetworkCreateOptions{
-		Driver:  "bridge",
-		Options: map[string]string{mtuOption: strconv.Itoa(mtu)},
-		Labels:  labels,
+		Driver:   "bridge",
+		Internal: internal,
+		Options:  map[string]string{mtuOption: strconv.Itoa(mtu)},
+		Labels:   labels,
 	})
 	if err != nil {
 		return "", fmt.Errorf("create network %s: %w", name, err)

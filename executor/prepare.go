@@ -23,6 +23,9 @@ type Sandbox struct {
 	ReadyAfter time.Duration     // from daemon start to the first authenticated ping
 	FromPool   SandboxID         // the pooled sandbox whose daemon this job took, if any
 	DataRoot   string            // the project's layer cache volume, when the daemon uses one
+	// PlainNetwork is the network of the daemon and the build container
+	// alone, where a job written with TLS off reaches port 2375.
+	PlainNetwork string
 }
 
 // CertInfo identifies a certificate, for the audit trail.
@@ -62,9 +65,10 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 
 	var daemon *jobDaemon
 	var err error
-	// A pooled daemon answers only as docker, and its data root is its
-	// own: a job that needs more names or the project's layers starts one.
-	if p.PoolSize > 0 && p.LayerCache == nil && len(p.DaemonAliases) == 0 {
+	// A pooled daemon answers only as docker, over mutual TLS, and its
+	// data root is its own: a job that needs more names, a plain endpoint
+	// or the project's layers starts one.
+	if p.PoolSize > 0 && p.LayerCache == nil && len(p.DaemonAliases) == 0 && !p.PlainTCP {
 		if daemon, err = e.claimPooled(ctx, p); err != nil {
 			return nil, err
 		}
@@ -81,7 +85,7 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 		}
 	}
 	sb.DataRoot, sb.MTU = daemon.layerCache, daemon.mtu
-	sb.Network, sb.FromPool = daemon.network, daemon.poolID
+	sb.Network, sb.FromPool, sb.PlainNetwork = daemon.network, daemon.poolID, daemon.plain.network
 	if sb.CA, err = tlsca.InfoPEM(daemon.caPEM); err != nil {
 		return nil, fmt.Errorf("the daemon's CA certificate: %w", err)
 	}
@@ -108,6 +112,9 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 	sb.ReadyAfter = time.Since(daemon.started)
 	if daemon.poolID == "" {
 		fmt.Fprintf(log, "Starting TLS daemon... ready in %.1fs (mutual TLS, CA %s)\n", sb.ReadyAfter.Seconds(), sb.CA.Fingerprint[:16])
+		if p.PlainTCP {
+			fmt.Fprintf(log, "The job's variables turn TLS off: its daemon also answers plain tcp://docker:%d, to the build container only (network %s)\n", DaemonPlainPort, sb.PlainNetwork)
+		}
 	} else {
 		fmt.Fprintf(log, "Warm TLS daemon ready (mutual TLS, CA %s)\n", sb.CA.Fingerprint[:16])
 	}
@@ -123,7 +130,11 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 // and the services in parallel; the build container gets the client
 // certificate, owned by the build user so a non-root job can read its key.
 func (e *docker) startJobContainers(ctx context.Context, p plan, network string, daemon *jobDaemon) error {
-	specs := []containerSpec{buildContainer(p, network), helperContainer(p, network)}
+	build := buildContainer(p, network)
+	if p.PlainTCP {
+		build = daemon.plain.build(build)
+	}
+	specs := []containerSpec{build, helperContainer(p, network)}
 	for i := range p.Services {
 		specs = append(specs, serviceContainer(p, network, i))
 	}

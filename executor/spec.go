@@ -104,6 +104,10 @@ type Settings struct {
 	// LayerCache, when set (and the job's identity has a ProjectKey), puts
 	// the daemon's data root on the project's layer volume.
 	LayerCache *LayerCache
+	// RelayBinary is a statically linked dind-executor for the daemon's
+	// architecture, copied into the daemon container of a job given a
+	// plain endpoint (Spec.PlainTCP); empty: such jobs cannot be served.
+	RelayBinary string
 	// PoolSize is how many warm daemons to keep (0: no pool). Prepare
 	// takes one when it can (never with a LayerCache: its data root must be
 	// the project's).
@@ -140,6 +144,12 @@ type Spec struct {
 	// besides "docker" (a dind service's aliases); its certificate covers
 	// them. A job with aliases gets a daemon of its own, never a pooled one.
 	DaemonAliases []string
+	// PlainTCP gives the job, written with TLS off (DOCKER_HOST on port
+	// 2375), a plain endpoint on its daemon that only its build container
+	// reaches: a network of those two alone, where the daemon answers to
+	// its names and a relay in it serves dockerd's socket on port 2375. The
+	// mutual-TLS endpoint stays. Never a pooled daemon.
+	PlainTCP bool
 
 	// BuildEntrypoint replaces the build image's entrypoint when non-nil;
 	// []string{""} removes it (.gitlab-ci.yml entrypoint: [""]).
@@ -177,6 +187,7 @@ const (
 	CertDir          = config.CertsDir
 	ClientCertDir    = CertDir + "/client"
 	DaemonTLSPort    = 2376
+	DaemonPlainPort  = 2375
 	DaemonHostInJob  = "tcp://docker:2376"
 	BuildHostInJob   = "build" // the build container's name on the job network
 	defaultBridgeMTU = 1500

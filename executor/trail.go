@@ -66,6 +66,7 @@ func (t trail) created(p plan, sb *Sandbox, desc Description, descErr error) err
 		CA:              audit.CA{Fingerprint: sb.CA.Fingerprint, NotBefore: sb.CA.NotBefore.UTC(), NotAfter: sb.CA.NotAfter.UTC()},
 		PooledSandbox:   string(sb.FromPool),
 		LayerCache:      sb.DataRoot,
+		PlainNetwork:    sb.PlainNetwork,
 	}
 	for _, r := range desc.Containers {
 		c.Images = append(c.Images, audit.Image{Role: string(r.Role), Ref: r.ImageRef, ID: r.ImageID, RepoDigests: r.RepoDigests})

@@ -119,23 +119,11 @@ func TestOuterEngineRestartDuringAJob(t *testing.T) {
 // returns its exit code and combined output.
 func execAs(t *testing.T, api *client.Client, containerName, user string, cmd ...string) (int, string) {
 	t.Helper()
-	ctx := context.Background()
-	created, err := api.ExecCreate(ctx, containerName, client.ExecCreateOptions{User: user, Cmd: cmd, AttachStdout: true, AttachStderr: true})
-	if err != nil {
-		t.Fatalf("exec in %s: %v", containerName, err)
-	}
-	attached, err := api.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
-	if err != nil {
-		t.Fatalf("attach exec in %s: %v", containerName, err)
-	}
-	var out bytes.Buffer
-	_, _ = stdcopyAll(&out, attached.Reader)
-	attached.Close()
-	res, err := api.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
+	code, out, err := execInContainer(api, containerName, user, cmd...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.ExitCode, out.String()
+	return code, out
 }
 
 // A's build container is put on B's network on purpose, so nothing but

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -164,3 +165,27 @@ func buildContext(t *testing.T, tarball io.Reader) string {
 
 // stdcopyAll demultiplexes a non-TTY container stream into one writer.
 func stdcopyAll(w io.Writer, r io.Reader) (int64, error) { return stdcopy.StdCopy(w, w, r) }
+
+// execInContainer runs cmd in a container as user through the Engine API
+// and returns its exit code and combined output. It never stops the test,
+// so it can run in the emulator's goroutine.
+func execInContainer(api *client.Client, containerName, user string, cmd ...string) (int, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	created, err := api.ExecCreate(ctx, containerName, client.ExecCreateOptions{User: user, Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return 0, "", fmt.Errorf("exec in %s: %w", containerName, err)
+	}
+	attached, err := api.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return 0, "", fmt.Errorf("attach exec in %s: %w", containerName, err)
+	}
+	var out bytes.Buffer
+	_, _ = stdcopyAll(&out, attached.Reader)
+	attached.Close()
+	res, err := api.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
+	if err != nil {
+		return 0, "", fmt.Errorf("inspect exec in %s: %w", containerName, err)
+	}
+	return res.ExitCode, out.String(), nil
+}

@@ -46,6 +46,7 @@ func runMain(m *testing.M) int {
 	}
 	env.binary = filepath.Join(work, "dind-executor")
 	build := exec.Command("go", "build", "-o", env.binary, "../cmd/dind-executor")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as released: it is also the plain endpoint's relay
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "integration: build dind-executor: %v\n%s", err, out)
 		return 1

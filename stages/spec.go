@@ -60,6 +60,12 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 	if err != nil {
 		return executor.Spec{}, err
 	}
+	dockerHost, plainTCP := plainTCPRequest(job)
+	if plainTCP {
+		if err := checkPlainTCP(c.Sandbox.PlainTCP, dockerHost); err != nil {
+			return executor.Spec{}, err
+		}
+	}
 
 	return executor.Spec{
 		Identity:        id,
@@ -68,6 +74,7 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 		Services:        services,
 		DaemonAuth:      daemonAuth,
 		DaemonAliases:   daemonAliases(job.Services),
+		PlainTCP:        plainTCP,
 		BuildEntrypoint: job.Image.Entrypoint,
 		BuildUser:       user,
 		CertLifetime:    time.Duration(job.TimeoutSeconds())*time.Second + certMargin,

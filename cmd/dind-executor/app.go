@@ -165,6 +165,7 @@ func newRootCommand(opts *options, streams Streams, runHook func(func(*stages.Ho
 				fmt.Fprintf(streams.Out, "dind-executor %s\n", version)
 			},
 		},
+		relayCommand(ctx),
 	)
 	return root
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+
 	"gitlab.com/dind-executor/dind-executor/executor"
 	"gitlab.com/dind-executor/dind-executor/executor/audit"
 )
@@ -8,9 +10,12 @@ import (
 // engineOptions opens the same Engine for the hooks and the operator
 // commands, so a job and `pool fill` agree on how daemons are made.
 func (o *operatorEnv) engineOptions() executor.Options {
+	settings := executor.SettingsFromConfig(o.cfg)
+	// This binary is also the relay of a plain endpoint (plain-relay).
+	settings.RelayBinary, _ = os.Executable()
 	return executor.Options{
 		Host:       o.cfg.Engine.Host,
-		Settings:   executor.SettingsFromConfig(o.cfg),
+		Settings:   settings,
 		Audit:      audit.NewWriter(o.cfg.Audit.Path),
 		RunnerHost: o.hostname,
 		Version:    version,

@@ -61,6 +61,10 @@ type Created struct {
 	PooledSandbox string `json:"pooled_sandbox,omitempty"`
 	// LayerCache is the project's layer volume the daemon's data root is.
 	LayerCache string `json:"layer_cache,omitempty"`
+	// PlainNetwork is set when the job, written with TLS off, had a plain
+	// endpoint (port 2375) on its daemon: the network of the daemon and the
+	// build container alone, where it listened.
+	PlainNetwork string `json:"plain_network,omitempty"`
 }
 
 // Image is one image a sandbox container runs.

@@ -83,6 +83,7 @@ func (b *bench) prepareProduct(ctx context.Context, work string) error {
 		b.log.printf("building ./cmd/dind-executor")
 		build := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/dind-executor")
 		build.Dir = b.root
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build ./cmd/dind-executor: %w\n%s", err, out)
 		}

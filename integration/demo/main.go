@@ -41,6 +41,7 @@ func run() error {
 	binary := filepath.Join(work, "dind-executor")
 	build := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/dind-executor")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build dind-executor (run the demo from the repository root): %w", err)
 	}
