@@ -274,3 +274,27 @@ func TestContainersRunThePinnedImageIDs(t *testing.T) {
 		})
 	}
 }
+
+func TestHealthCheckPort(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    []string
+		want   uint16
+		wantOK bool
+	}{
+		{"none", []string{"A=1"}, 0, false},
+		{"set", []string{"HEALTHCHECK_TCP_PORT=7777"}, 7777, true},
+		{"the service's own value wins over the job's", []string{"HEALTHCHECK_TCP_PORT=1", "HEALTHCHECK_TCP_PORT=5432"}, 5432, true},
+		{"not a port", []string{"HEALTHCHECK_TCP_PORT=http"}, 0, false},
+		{"out of range", []string{"HEALTHCHECK_TCP_PORT=70000"}, 0, false},
+		{"zero", []string{"HEALTHCHECK_TCP_PORT=0"}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := healthCheckPort(tt.env)
+			if got != tt.want || ok != tt.wantOK {
+				t.Fatalf("healthCheckPort(%v) = %d, %v; want %d, %v", tt.env, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}

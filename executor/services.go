@@ -46,8 +46,8 @@ func (e *docker) waitServices(ctx context.Context, s plan, networkName string, l
 	wg.Wait()
 }
 
-// waitService returns "" once any exposed TCP port of the container
-// accepts a connection, or what went wrong, with the service's logs.
+// waitService returns "" once any exposed TCP port of the container (or
+// its HEALTHCHECK_TCP_PORT) accepts a connection, or what went wrong, with the service's logs.
 func (e *docker) waitService(ctx context.Context, name, networkName string, timeout time.Duration) string {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -56,6 +56,9 @@ func (e *docker) waitService(ctx context.Context, name, networkName string, time
 		return "could not be inspected: " + err.Error()
 	}
 	ports := tcpPorts(res.Container.Config.ExposedPorts)
+	if port, ok := healthCheckPort(res.Container.Config.Env); ok {
+		ports = []uint16{port}
+	}
 	if len(ports) == 0 {
 		return "" // nothing to probe, as the runner's health check
 	}
@@ -96,4 +99,20 @@ func tcpPorts(exposed network.PortSet) []uint16 {
 		ports = ports[:serviceMaxPorts]
 	}
 	return ports
+}
+
+// healthCheckPort is the service's HEALTHCHECK_TCP_PORT, the one port the
+// runner probes instead of the exposed ones when a service (or the job,
+// whose variables every service gets) sets it.
+func healthCheckPort(env []string) (uint16, bool) {
+	for _, kv := range slices.Backward(env) {
+		if v, ok := strings.CutPrefix(kv, "HEALTHCHECK_TCP_PORT="); ok {
+			port, err := strconv.ParseUint(v, 10, 16)
+			if err != nil || port == 0 {
+				return 0, false
+			}
+			return uint16(port), true
+		}
+	}
+	return 0, false
 }

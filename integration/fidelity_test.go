@@ -376,3 +376,30 @@ func removeLastUseMarkers(t *testing.T, api *client.Client, label, value string)
 		}
 	}
 }
+
+// HEALTHCHECK_TCP_PORT names the one port the job waits for, as the
+// runner's health check does: a service that exposes nothing but sets it
+// is waited for, and one whose named port never listens is reported.
+func TestServiceHealthCheckTCPPort(t *testing.T) {
+	t.Parallel()
+	late := "sleep 2; mkdir -p /w && echo late-service-answers > /w/index.html && exec busybox httpd -f -p 7777 -h /w"
+	job := simpleJob("curl -fsS http://late:7777/", "echo the job ran")
+	job.Services = []runner.Image{
+		{Name: seedjob.JobImage, Alias: "late", Command: []string{"sh", "-c", late},
+			Variables: []runner.Variable{{Key: "HEALTHCHECK_TCP_PORT", Value: "7777"}}},
+		{Name: seedjob.JobImage, Alias: "deaf", Command: []string{"sleep", "600"},
+			Variables: []runner.Variable{{Key: "HEALTHCHECK_TCP_PORT", Value: "7778"}}},
+	}
+	config := strings.Replace(seedConfig(), "[sandbox]\n", "[sandbox]\nwait_for_services_timeout = \"20s\"\n", 1)
+	res := runJob(t, newEmulator(t, config), job)
+	if res.Outcome.Kind != runner.OutcomeSuccess {
+		t.Fatalf("outcome = %s, want success", res.Outcome)
+	}
+	log := runner.PlainText(res.Log)
+	for _, want := range []string{"late-service-answers", "did not accept TCP on port(s) [7778] within 20s", "the job ran"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("job log lacks %q", want)
+		}
+	}
+	assertJobLeftNothing(t, job.ID)
+}
