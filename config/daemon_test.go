@@ -159,7 +159,9 @@ func TestValidateDaemon(t *testing.T) {
 		{"network mtu over sandbox mtu", func(c *Config) { c.Sandbox.MTU, c.Daemon.NetworkMTU = 1400, 1450 },
 			[][]string{{"daemon.network_mtu = 1450", "sandbox.mtu = 1400"}}},
 
-		{"features", func(c *Config) { c.Daemon.Features = map[string]bool{"containerd-snapshotter": true, "buildkit": false} }, nil},
+		{"features", func(c *Config) {
+			c.Daemon.Features = map[string]bool{"containerd-snapshotter": true, "buildkit": false}
+		}, nil},
 		{"feature that would inject a flag", func(c *Config) { c.Daemon.Features = map[string]bool{"x=true --debug": true} },
 			[][]string{{"daemon.features", `"x=true --debug"`}}},
 	}
