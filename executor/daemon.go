@@ -64,6 +64,10 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 	if err != nil {
 		return nil, err
 	}
+	settingFiles, err := daemonSettingFiles(p.Daemon)
+	if err != nil {
+		return nil, err
+	}
 	daemon := daemonContainer(p, network, mtu, dataRoot, entrypoint)
 	maps.Copy(daemon.config.Labels, labels(RoleDaemon))
 	daemon.config.Labels[LabelCA] = string(certs.CACert)
@@ -71,7 +75,7 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 	if err != nil {
 		return nil, err
 	}
-	files := daemonCertFiles(certs)
+	files := append(daemonCertFiles(certs), settingFiles...)
 	if clientCertsInDaemon {
 		files = append(files, clientCertFiles(certs.CACert, certs.Client)...)
 	}
