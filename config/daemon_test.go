@@ -259,3 +259,16 @@ func TestDaemonMapKeys(t *testing.T) {
 		}
 	}
 }
+
+// The shipped config, with its [daemon] table, loads and is the defaults.
+func TestDeployConfigLoads(t *testing.T) {
+	c, err := Load("../deploy/config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.Daemon
+	if len(d.RegistryMirrors)+len(d.InsecureRegistries)+len(d.RegistryCerts)+len(d.DNS)+len(d.ExtraHosts)+len(d.Features) != 0 ||
+		d.HTTPProxy+d.HTTPSProxy+d.NoProxy != "" || d.NetworkMTU != 0 {
+		t.Errorf("deploy/config.toml sets daemon settings: %+v", d)
+	}
+}
