@@ -48,6 +48,11 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 			return nil, err
 		}
 	}
+	if p.Daemon.NetworkMTU > mtu {
+		// The config can only check this against an explicit sandbox.mtu.
+		fmt.Fprintf(log, "WARNING: [daemon] network_mtu = %d is larger than this sandbox network's MTU %d: packets that do not fit are dropped; set network_mtu to at most %d, or 0\n",
+			p.Daemon.NetworkMTU, mtu, mtu)
+	}
 	network, err := e.createNetwork(ctx, id.Name(RoleNetwork), mtu, labels(RoleNetwork))
 	if err != nil {
 		return nil, err
