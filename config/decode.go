@@ -47,6 +47,13 @@ func decodeTable(md *toml.MetaData, table map[string]toml.Primitive, dst reflect
 			problems = append(problems, decodeTable(md, sub, field, key+".")...)
 			continue
 		}
+		if field.Kind() == reflect.Map {
+			// A map takes any TOML value without complaint: check it is a table.
+			if _, err := decodeSubTable(md, prim, key); err != nil {
+				problems = append(problems, err)
+				continue
+			}
+		}
 		// A fresh value, kept only when it decodes whole: a half-decoded
 		// list must not reach Validate and be reported a second time.
 		v := reflect.New(field.Type())

@@ -44,7 +44,7 @@ func parse(data []byte, source string) (Config, error) {
 	// reported together so the operator sees every problem in one run.
 	var problems []error
 	known := schemaKeys()
-	for _, key := range unknownKeys(md.Keys(), known) {
+	for _, key := range unknownKeys(md.Keys(), known, mapKeys()) {
 		msg := fmt.Sprintf("unknown key %q%s: check the spelling against the config reference in the README", key, where)
 		if k := foldMatch(key, known); k != "" {
 			msg += fmt.Sprintf(" (did you mean %q? keys are case-sensitive)", k)
@@ -66,21 +66,38 @@ func parse(data []byte, source string) (Config, error) {
 	if c.Cache.MaxSize != "" {
 		c.Cache.MaxSizeBytes, _ = units.RAMInBytes(c.Cache.MaxSize)
 	}
+	// Validate read each registry CA; it is read once more to be kept, and
+	// checked again, so what the daemons get is what was checked.
+	for _, reg := range sortedKeys(c.Daemon.RegistryCerts) {
+		data, err := readRegistryCert(c.Daemon.RegistryCerts[reg])
+		if err != nil {
+			return Config{}, &invalidError{source: source, problems: []error{
+				fmt.Errorf("daemon.registry_certs[%q] = %q %v", reg, c.Daemon.RegistryCerts[reg], err)}}
+		}
+		if c.Daemon.RegistryCertsPEM == nil {
+			c.Daemon.RegistryCertsPEM = map[string][]byte{}
+		}
+		c.Daemon.RegistryCertsPEM[reg] = data
+	}
 	return c, nil
 }
 
 // unknownKeys returns the keys that are not in the schema, shortest unknown
 // prefix only: a misspelt table is reported once, not once per key in it.
+// Below a map-valued key (maps) every name is the operator's.
 //
 // The decoder's own Undecoded() is not enough: it matches keys to fields
 // case-insensitively, so "DIND_IMAGE" would be silently accepted.
-func unknownKeys(keys []toml.Key, known map[string]bool) []string {
+func unknownKeys(keys []toml.Key, known, maps map[string]bool) []string {
 	var unknown []string
 	reported := map[string]bool{}
 	for _, key := range keys {
 		for i := 1; i <= len(key); i++ {
 			prefix := key[:i].String()
 			if known[prefix] {
+				if maps[prefix] {
+					break
+				}
 				continue
 			}
 			if !reported[prefix] {
@@ -107,11 +124,32 @@ func foldMatch(key string, known map[string]bool) string {
 // struct stays the single source of truth for the key names.
 func schemaKeys() map[string]bool {
 	keys := map[string]bool{}
-	addSchemaKeys(keys, "", reflect.TypeFor[Config]())
+	for _, f := range schemaFields("", reflect.TypeFor[Config]()) {
+		keys[f.key] = true
+	}
 	return keys
 }
 
-func addSchemaKeys(keys map[string]bool, prefix string, t reflect.Type) {
+// mapKeys lists the schema keys whose values are maps (daemon.features):
+// the names inside them are the operator's, not the schema's.
+func mapKeys() map[string]bool {
+	keys := map[string]bool{}
+	for _, f := range schemaFields("", reflect.TypeFor[Config]()) {
+		if f.typ.Kind() == reflect.Map {
+			keys[f.key] = true
+		}
+	}
+	return keys
+}
+
+type schemaField struct {
+	key string
+	typ reflect.Type
+}
+
+// schemaFields lists every dotted key below t with its Go type.
+func schemaFields(prefix string, t reflect.Type) []schemaField {
+	var fields []schemaField
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
@@ -119,11 +157,12 @@ func addSchemaKeys(keys map[string]bool, prefix string, t reflect.Type) {
 			continue
 		}
 		key := prefix + name
-		keys[key] = true
+		fields = append(fields, schemaField{key, f.Type})
 		if isTable(f.Type) {
-			addSchemaKeys(keys, key+".", f.Type)
+			fields = append(fields, schemaFields(key+".", f.Type)...)
 		}
 	}
+	return fields
 }
 
 // invalidError is every problem found in one config source. It unwraps to

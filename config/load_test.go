@@ -152,6 +152,27 @@ func TestInvalidFixtures(t *testing.T) {
 		"invalid-audit-log-unknown.toml": {2, [][]string{
 			{`unknown key "audit.rotate"`},
 			{`unknown key "log.colour"`}}},
+		"invalid-daemon.toml": {20, [][]string{
+			{"daemon.registry_mirrors[0]", `"mirror.example.com"`, "not an http(s) URL", `"https://mirror.example.com"`},
+			{"daemon.registry_mirrors[1]", `"ftp://mirror.example.com"`, "not an http(s) URL"},
+			{"daemon.registry_mirrors[2]", `"https://bob:xxxxx@mirror.example.com"`, "user name or password"},
+			{"daemon.registry_mirrors[3]", "query or fragment"},
+			{"daemon.insecure_registries[0]", `"http://registry.internal:5000"`, "has a scheme", "host[:port]"},
+			{"daemon.insecure_registries[1]", `"10.0.0.0/33"`, "not a CIDR range"},
+			{"daemon.insecure_registries[2]", `"registry.internal:99999"`, `port "99999"`, "1..65535"},
+			{`daemon.registry_certs["https://registry.internal"]`, "not host[:port]", "/etc/docker/certs.d/<registry>"},
+			{`daemon.registry_certs["https://registry.internal"] = "relative/ca.pem"`, "not an absolute path"},
+			{`daemon.registry_certs["registry.internal:5000"] = "/nonexistent/dind-executor-test/ca.pem"`, "cannot be read", "no such file or directory"},
+			{"daemon.http_proxy", `"proxy.example.com:3128"`, "not a proxy URL", "with its scheme"},
+			{"daemon.https_proxy", `"ftp://proxy.example.com"`, `scheme "ftp"`, "http, https, socks5"},
+			{"daemon.dns[0]", `"dns.example.com"`, "not an IP address"},
+			{"daemon.extra_hosts[0]", `"gitlab.internal=10.0.0.7"`, "not host:ip", `"host:ip"`},
+			{"daemon.extra_hosts[1]", `"gitlab.internal"`, "not host:ip"},
+			{"daemon.extra_hosts[2]", `"docker:10.0.0.8"`, "sandbox's own daemon", "pick another name"},
+			{"daemon.extra_hosts[3]", `"v6:[fd00::7]"`, "without brackets", `"v6:fd00::7"`},
+			{"daemon.extra_hosts[4]", `"x:not-an-ip"`, "not an IP address"},
+			{"daemon.features", `"bad name"`, "letters, digits"},
+			{"daemon.network_mtu = 1500", "larger than sandbox.mtu = 1400", "at most 1400"}}},
 		"invalid-everything.toml": {11, [][]string{
 			{`unknown key "sandbox.dind_imag"`},
 			{"engine.host", `"http://x"`},
@@ -284,6 +305,9 @@ func TestSchemaKeys(t *testing.T) {
 		"cache", "cache.layers", "cache.max_size", "pool", "pool.size",
 		"policy", "policy.allowed_images", "policy.allowed_services", "policy.allowed_pull_policies", "policy.allowed_users",
 		"audit", "audit.path", "log", "log.format", "log.level", "log.file",
+		"daemon", "daemon.registry_mirrors", "daemon.insecure_registries", "daemon.registry_certs",
+		"daemon.http_proxy", "daemon.https_proxy", "daemon.no_proxy", "daemon.dns", "daemon.extra_hosts",
+		"daemon.network_mtu", "daemon.features",
 	}
 	got := schemaKeys()
 	if len(got) != len(want) {

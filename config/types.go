@@ -11,6 +11,7 @@ import "math"
 type Config struct {
 	Engine  Engine  `toml:"engine"`
 	Sandbox Sandbox `toml:"sandbox"`
+	Daemon  Daemon  `toml:"daemon"`
 	Limits  Limits  `toml:"limits"`
 	Policy  Policy  `toml:"policy"`
 	Cache   Cache   `toml:"cache"`

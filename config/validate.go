@@ -25,7 +25,8 @@ const (
 
 // Validate checks every key and returns all problems at once (errors.Join),
 // so an operator fixes the file in one pass. Each message names the key, the
-// bad value and what is allowed.
+// bad value and what is allowed. It reads the files daemon.registry_certs
+// names, and writes nothing.
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) {
@@ -33,6 +34,8 @@ func (c Config) Validate() error {
 	}
 	c.Engine.validate(add)
 	c.Sandbox.validate(add)
+	c.Daemon.validate(add)
+	validateNetworkMTU(add, c.Daemon, c.Sandbox)
 	c.Limits.validate(add)
 	c.Policy.validate(add)
 	c.Cache.validate(add)

@@ -3,8 +3,12 @@ package executor
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
+	"strings"
 	"time"
 
 	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
@@ -37,6 +41,42 @@ func clientCertFiles(caPEM []byte, client tlsca.PEMPair) []certFile {
 		{ClientCertDir + "/cert.pem", client.Cert, 0o644},
 		{ClientCertDir + "/key.pem", client.Key, 0o600},
 	}
+}
+
+// Where the daemon table's files go in the daemon container.
+const (
+	// registryCertsDir is dockerd's per-registry TLS directory: a
+	// registry's CA is <dir>/<host[:port]>/ca.crt.
+	registryCertsDir = "/etc/docker/certs.d"
+	// daemonConfigFile is the daemon.json the executor writes (features);
+	// the image's own /etc/docker/daemon.json is then not read.
+	daemonConfigFile = "/etc/dind-executor/daemon.json"
+)
+
+// daemonSettingFiles are the files the daemon table puts in the daemon
+// container before it starts: each registry's CA, and a daemon.json when
+// features are set.
+func daemonSettingFiles(d DaemonSpec) ([]certFile, error) {
+	var files []certFile
+	registries := slices.Sorted(maps.Keys(d.RegistryCAs))
+	for _, reg := range registries {
+		// The config checked the name; a path out of certs.d is refused
+		// here too.
+		if reg == "" || reg == "." || reg == ".." || strings.ContainsAny(reg, "/\\\x00") {
+			return nil, fmt.Errorf("registry %q cannot name a directory under %s", reg, registryCertsDir)
+		}
+		files = append(files, certFile{registryCertsDir + "/" + reg + "/ca.crt", d.RegistryCAs[reg], 0o644})
+	}
+	if len(d.Features) > 0 {
+		data, err := json.Marshal(struct {
+			Features map[string]bool `json:"features"`
+		}{d.Features})
+		if err != nil {
+			return nil, fmt.Errorf("daemon.json: %w", err)
+		}
+		files = append(files, certFile{daemonConfigFile, data, 0o644})
+	}
+	return files, nil
 }
 
 // certArchive packs files (and their parent directories) into a tar stream

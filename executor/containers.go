@@ -3,6 +3,7 @@ package executor
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -84,6 +85,7 @@ func daemonContainer(s plan, networkName string, mtu int, dataRoot string, image
 		NetworkMode: container.NetworkMode(networkName),
 		Binds:       []string{dataRoot + ":/var/lib/docker"},
 		Resources:   resources(s.Limits),
+		ExtraHosts:  s.ExtraHosts,
 	}
 	switch s.Daemon.Security {
 	case SecurityCapabilities:
@@ -118,13 +120,51 @@ func daemonContainer(s plan, networkName string, mtu int, dataRoot string, image
 			Image:      daemonImage,
 			Entrypoint: entrypoint,
 			Hostname:   "docker",
-			Env:        []string{"DOCKER_TLS_CERTDIR=" + CertDir, "NEST_CGROUPS=" + nest},
-			Cmd:        []string{"--mtu=" + strconv.Itoa(mtu)},
+			Env:        append([]string{"DOCKER_TLS_CERTDIR=" + CertDir, "NEST_CGROUPS=" + nest}, proxyEnv(s.Daemon.Proxy)...),
+			Cmd:        daemonArgs(s.Daemon, mtu),
 			Labels:     daemonLabels,
 		},
 		host:       host,
 		networking: attach(networkName, append([]string{tlsca.DaemonServerName}, s.DaemonAliases...)...),
 	}
+}
+
+// daemonArgs are the dockerd flags the dind image's entrypoint appends to
+// its own: the operator's [daemon] settings. sandboxMTU is the job
+// network's; the daemon's own bridges (its default one, and the default
+// for every network a job creates, compose's included) take NetworkMTU,
+// else that. --default-network-opt needs dockerd 24 or later.
+func daemonArgs(d DaemonSpec, sandboxMTU int) []string {
+	mtu := strconv.Itoa(sandboxMTU)
+	if d.NetworkMTU > 0 {
+		mtu = strconv.Itoa(d.NetworkMTU)
+	}
+	args := []string{"--mtu=" + mtu, "--default-network-opt=bridge=" + mtuOption + "=" + mtu}
+	for _, m := range d.RegistryMirrors {
+		args = append(args, "--registry-mirror="+m)
+	}
+	for _, r := range d.InsecureRegistries {
+		args = append(args, "--insecure-registry="+r)
+	}
+	for _, ip := range d.DNS {
+		args = append(args, "--dns="+ip)
+	}
+	if len(d.Features) > 0 {
+		args = append(args, "--config-file="+daemonConfigFile)
+	}
+	return args
+}
+
+// proxyEnv is the daemon container's proxy environment, in both spellings
+// (dockerd reads either; tools in the image may read one).
+func proxyEnv(p Proxy) []string {
+	var env []string
+	for _, v := range []struct{ name, value string }{{"HTTP_PROXY", p.HTTP}, {"HTTPS_PROXY", p.HTTPS}, {"NO_PROXY", p.No}} {
+		if v.value != "" {
+			env = append(env, v.name+"="+v.value, strings.ToLower(v.name)+"="+v.value)
+		}
+	}
+	return env
 }
 
 // jobMounts are shared by the build and helper containers, at the same
@@ -184,6 +224,7 @@ func jobContainer(s plan, networkName string, role Role, image ImageRef, env []s
 			NetworkMode: container.NetworkMode(networkName),
 			Binds:       jobMounts(s),
 			Resources:   resources(s.Limits),
+			ExtraHosts:  s.ExtraHosts,
 		},
 		networking: attach(networkName),
 	}
@@ -217,6 +258,7 @@ func serviceContainer(s plan, networkName string, i int) containerSpec {
 		host: &container.HostConfig{
 			NetworkMode: container.NetworkMode(networkName),
 			Resources:   resources(s.Limits),
+			ExtraHosts:  s.ExtraHosts,
 		},
 		networking: attach(networkName, svc.Aliases...),
 	}

@@ -56,8 +56,8 @@ func TestDaemonContainerSecurityProfiles(t *testing.T) {
 			if tc.security == SecurityCapabilities && !slices.Equal(c.host.CapDrop, []string{"SYS_RESOURCE"}) {
 				t.Errorf("CapDrop = %v, want SYS_RESOURCE", c.host.CapDrop)
 			}
-			if !slices.Equal(c.config.Cmd, []string{"--mtu=1450"}) {
-				t.Errorf("cmd = %v, want the MTU flag only (the image's entrypoint adds the rest)", c.config.Cmd)
+			if want := []string{"--mtu=1450", "--default-network-opt=bridge=com.docker.network.driver.mtu=1450"}; !slices.Equal(c.config.Cmd, want) {
+				t.Errorf("cmd = %v, want the MTU flags only (the image's entrypoint adds the rest)", c.config.Cmd)
 			}
 			// The image's own entrypoint always runs, behind the wrapper;
 			// only the capabilities profile nests the job's cgroups.

@@ -49,6 +49,11 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 			return nil, err
 		}
 	}
+	if p.Daemon.NetworkMTU > mtu {
+		// The config can only check this against an explicit sandbox.mtu.
+		fmt.Fprintf(log, "WARNING: [daemon] network_mtu = %d is larger than this sandbox network's MTU %d: packets that do not fit are dropped; set network_mtu to at most %d, or 0\n",
+			p.Daemon.NetworkMTU, mtu, mtu)
+	}
 	network, err := e.createNetwork(ctx, id.Name(RoleNetwork), mtu, labels(RoleNetwork), false)
 	if err != nil {
 		return nil, err
@@ -71,6 +76,10 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 	if err != nil {
 		return nil, err
 	}
+	settingFiles, err := daemonSettingFiles(p.Daemon)
+	if err != nil {
+		return nil, err
+	}
 	daemon := daemonContainer(p, network, mtu, dataRoot, entrypoint)
 	if p.PlainTCP {
 		daemon = plain.daemon(daemon)
@@ -81,7 +90,7 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 	if err != nil {
 		return nil, err
 	}
-	files := daemonCertFiles(certs)
+	files := append(daemonCertFiles(certs), settingFiles...)
 	if clientCertsInDaemon {
 		files = append(files, clientCertFiles(certs.CACert, certs.Client)...)
 	}

@@ -3,6 +3,7 @@ package executor
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -112,6 +113,9 @@ type Settings struct {
 	// takes one when it can (never with a LayerCache: its data root must be
 	// the project's).
 	PoolSize int
+	// ExtraHosts are "host:ip" entries for /etc/hosts of every container
+	// of the sandbox: the daemon, build, helper and services.
+	ExtraHosts []string
 }
 
 // DaemonSpec is how every sandbox daemon is made, pooled or not.
@@ -120,15 +124,67 @@ type DaemonSpec struct {
 	Security     DaemonSecurity
 	MTU          int           // 0: the outer default bridge's MTU
 	ReadyTimeout time.Duration // bound on the daemon answering over mutual TLS
+
+	// NetworkMTU is the MTU of the daemon's own bridges: its default
+	// bridge and every network a job creates in it. 0: the sandbox
+	// network's MTU.
+	NetworkMTU int
+	// RegistryMirrors are Docker Hub mirrors (--registry-mirror), in order.
+	RegistryMirrors []string
+	// InsecureRegistries are "host[:port]" or CIDR (--insecure-registry).
+	InsecureRegistries []string
+	// RegistryCAs are PEM CA certificates by registry "host[:port]",
+	// copied to /etc/docker/certs.d/<registry>/ca.crt before the daemon
+	// starts.
+	RegistryCAs map[string][]byte
+	// Proxy is the daemon container's proxy environment.
+	Proxy Proxy
+	// DNS are the name servers of the daemon's containers (--dns).
+	DNS []string
+	// Features are dockerd features (daemon.json "features").
+	Features map[string]bool
+}
+
+// Proxy is what the daemon's pulls and pushes go through; empty: direct.
+type Proxy struct {
+	HTTP, HTTPS, No string
 }
 
 // PoolKey tells apart pools of different daemon settings: a job only takes
-// a daemon made the way its own config says.
+// a daemon made the way its own config says. Without [daemon] settings the
+// key is what it was before that table existed, so an upgrade keeps the
+// pool it finds.
 func (s Settings) PoolKey() string {
 	d, l := s.Daemon, s.Limits
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%s|%d|%d|%d|%d", d.Image.Name, d.Image.Platform,
-		d.Security, d.MTU, l.NanoCPUs, l.MemoryBytes, l.Pids))
+	key := fmt.Appendf(nil, "%s|%s|%s|%d|%d|%d|%d", d.Image.Name, d.Image.Platform,
+		d.Security, d.MTU, l.NanoCPUs, l.MemoryBytes, l.Pids)
+	if table := s.daemonTableKey(); table != nil {
+		key = append(append(key, '|'), table...)
+	}
+	sum := sha256.Sum256(key)
 	return hex.EncodeToString(sum[:6])
+}
+
+// daemonTableKey is a canonical encoding of every [daemon] setting (maps in
+// key order, lists in their order, which matters to dockerd and
+// /etc/hosts), or nil when none is set.
+func (s Settings) daemonTableKey() []byte {
+	d := s.Daemon
+	table := struct {
+		NetworkMTU         int               `json:"network_mtu,omitempty"`
+		RegistryMirrors    []string          `json:"registry_mirrors,omitempty"`
+		InsecureRegistries []string          `json:"insecure_registries,omitempty"`
+		RegistryCAs        map[string][]byte `json:"registry_cas,omitempty"`
+		Proxy              Proxy             `json:"proxy,omitzero"`
+		DNS                []string          `json:"dns,omitempty"`
+		ExtraHosts         []string          `json:"extra_hosts,omitempty"`
+		Features           map[string]bool   `json:"features,omitempty"`
+	}{d.NetworkMTU, d.RegistryMirrors, d.InsecureRegistries, d.RegistryCAs, d.Proxy, d.DNS, s.ExtraHosts, d.Features}
+	data, err := json.Marshal(table)
+	if err != nil || string(data) == "{}" {
+		return nil // strings, byte slices and bools always encode
+	}
+	return data
 }
 
 // Spec is what one job asks of its sandbox.

@@ -2,7 +2,11 @@
 // API v2, in memory) for push tests on machines that reach no registry. The
 // integration tests build it as a static binary and run it from a FROM
 // scratch image on a sandbox's own daemon, so a job can push to
-// localhost:5000 as it would to a real registry.
+// localhost:5000 as it would to a real registry, or as a job service.
+//
+//	testregistry [addr [cert.pem key.pem]]
+//
+// With a certificate and key it serves HTTPS only.
 package main
 
 import (
@@ -18,7 +22,11 @@ func main() {
 	if len(os.Args) > 1 {
 		addr = os.Args[1]
 	}
-	log.Printf("registry listening on %s", addr)
 	server := &http.Server{Addr: addr, Handler: registry.New()}
+	if len(os.Args) > 3 {
+		log.Printf("registry listening on %s (TLS)", addr)
+		log.Fatal(server.ListenAndServeTLS(os.Args[2], os.Args[3]))
+	}
+	log.Printf("registry listening on %s", addr)
 	log.Fatal(server.ListenAndServe())
 }
