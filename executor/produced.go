@@ -116,10 +116,6 @@ func (e *docker) innerClient(ctx context.Context, id SandboxID) (*client.Client,
 		return nil, fmt.Errorf("daemon container %s has no pinned CA label: made by an older version", name)
 	}
 	caPEM := []byte(res.Container.Config.Labels[LabelCA])
-	addr, err := e.daemonAddress(ctx, id)
-	if err != nil {
-		return nil, err
-	}
 	files, err := containerfs.ReadNamed(ctx, e.api, id.Name(RoleBuild), ClientCertDir, "cert.pem", "key.pem")
 	if err != nil {
 		return nil, fmt.Errorf("the job's client certificate: %w", err)
@@ -128,7 +124,7 @@ func (e *docker) innerClient(ctx context.Context, id SandboxID) (*client.Client,
 	if err != nil {
 		return nil, fmt.Errorf("the job's client certificate in %s: %w", id.Name(RoleBuild), err)
 	}
-	return innerdaemon.Client(addr, tlsConfig)
+	return innerdaemon.Client(daemonTLSAddr, tlsConfig, e.daemonDialer(id))
 }
 
 // withoutNone drops the "<none>:<none>" placeholders older Engines list.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +14,12 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 	"gitlab.com/dind-executor/dind-executor/executor/innerdaemon"
+	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
 )
+
+// daemonTLSAddr names the daemon's mutual-TLS endpoint in requests; the
+// connection itself goes through the Engine (daemonDialer).
+const daemonTLSAddr = tlsca.DaemonServerName + ":2376" // DaemonTLSPort
 
 const (
 	readyPollInterval = 50 * time.Millisecond
@@ -23,23 +27,6 @@ const (
 	logTailLines      = 20
 	maxLogTail        = 16 << 10
 )
-
-// daemonAddress is where the executor reaches the job's daemon: its address
-// on the one network it is attached to (the job's, or the network it was
-// pooled with), which a local Engine's host can route to.
-func (e *docker) daemonAddress(ctx context.Context, id SandboxID) (string, error) {
-	name := id.Name(RoleDaemon)
-	res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
-	if err != nil {
-		return "", fmt.Errorf("inspect daemon container %s: %w", name, err)
-	}
-	for _, ep := range res.Container.NetworkSettings.Networks {
-		if ep != nil && ep.IPAddress.IsValid() {
-			return net.JoinHostPort(ep.IPAddress.String(), strconv.Itoa(DaemonTLSPort)), nil
-		}
-	}
-	return "", fmt.Errorf("daemon container %s has no network address", name)
-}
 
 // waitReady polls the daemon's /_ping over mutual TLS until it answers OK.
 // A TCP connect is not enough: dockerd opens its port before it serves. It
@@ -50,31 +37,16 @@ func (e *docker) waitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Con
 	defer cancel()
 	attempts := 0
 	var lastErr error
-	addr := id.Name(RoleDaemon)
 	// notReady is the error once the deadline passed, whatever call it
 	// interrupted: the operator needs the timeout and the daemon's logs.
 	notReady := func() error {
-		return fmt.Errorf("daemon at %s not ready over mutual TLS after %s (%d attempts, last error: %v; raise [sandbox] ready_timeout if the host is slow)%s",
-			addr, timeout, attempts, lastErr, e.daemonLogTail(id))
+		return fmt.Errorf("daemon %s not ready over mutual TLS after %s (%d attempts, last error: %v; raise [sandbox] ready_timeout if the host is slow)%s",
+			id.Name(RoleDaemon), timeout, attempts, lastErr, e.daemonLogTail(id))
 	}
-
-	ip, err := e.daemonAddress(ctx, id)
-	if err != nil {
-		lastErr = err
-		if ctx.Err() != nil {
-			return notReady()
-		}
-		// An exited container has no address: say why it exited instead.
-		if exited := e.daemonStillRunning(ctx, id); exited != nil {
-			return exited
-		}
-		return fmt.Errorf("%w%s", err, e.daemonLogTail(id))
-	}
-	addr = ip
-	httpClient := innerdaemon.HTTPClient(tlsConfig, readyAttemptLimit)
+	httpClient := innerdaemon.HTTPClient(tlsConfig, readyAttemptLimit, e.daemonDialer(id))
 	for {
 		attempts++
-		lastErr = innerdaemon.Ping(ctx, httpClient, addr)
+		lastErr = innerdaemon.Ping(ctx, httpClient, daemonTLSAddr)
 		if lastErr == nil {
 			return nil
 		}

@@ -9,18 +9,24 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/moby/moby/client"
 )
 
+// DialFunc opens a connection to the daemon; addr is the one of the
+// request, which a dialer that knows its way (a tunnel through the Engine)
+// ignores. nil dials addr directly.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
 // HTTPClient is a client for one daemon, without keep-alives: each ping is
 // a fresh TLS handshake, so a daemon that restarted is noticed. timeout
 // bounds one request (0: none).
-func HTTPClient(tlsConfig *tls.Config, timeout time.Duration) *http.Client {
+func HTTPClient(tlsConfig *tls.Config, timeout time.Duration, dial DialFunc) *http.Client {
 	return &http.Client{
-		Transport: &http.Transport{TLSClientConfig: tlsConfig, DisableKeepAlives: true},
+		Transport: &http.Transport{TLSClientConfig: tlsConfig, DisableKeepAlives: true, DialContext: dial},
 		Timeout:   timeout,
 	}
 }
@@ -48,11 +54,15 @@ func Ping(ctx context.Context, c *http.Client, addr string) error {
 // that daemon, and an image list of a real job is kilobytes.
 const MaxResponse = 16 << 20
 
-// Client is an Engine API client for the daemon at addr. Every response
-// body is cut off, with an error, past MaxResponse.
-func Client(addr string, tlsConfig *tls.Config) (*client.Client, error) {
-	hc := HTTPClient(tlsConfig, 0)
-	hc.Transport = limitedTransport{next: hc.Transport, max: MaxResponse}
+// Client is an Engine API client for the daemon at addr, reached through
+// dial. Requests reuse one connection (a tunnel costs more to open than a
+// request), and every response body is cut off, with an error, past
+// MaxResponse.
+func Client(addr string, tlsConfig *tls.Config, dial DialFunc) (*client.Client, error) {
+	hc := &http.Client{Transport: limitedTransport{
+		next: &http.Transport{TLSClientConfig: tlsConfig, DialContext: dial, MaxIdleConnsPerHost: 1},
+		max:  MaxResponse,
+	}}
 	// The wrapped transport hides the TLS config the client would guess
 	// the scheme from.
 	c, err := client.New(client.WithHost("tcp://"+addr), client.WithHTTPClient(hc), client.WithScheme("https"))

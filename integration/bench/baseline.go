@@ -175,7 +175,7 @@ func certDirTLS(files map[string][]byte) (*tls.Config, error) {
 }
 
 func (d *baselineDaemon) waitPing(ctx context.Context, tlsConfig *tls.Config, addr string) error {
-	httpClient := innerdaemon.HTTPClient(tlsConfig, baselineAttempt)
+	httpClient := innerdaemon.HTTPClient(tlsConfig, baselineAttempt, nil)
 	var lastErr error
 	for {
 		d.PingAttempts++

@@ -1,0 +1,93 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+)
+
+// The executor reaches a sandbox's daemon through the Engine connection
+// itself, whatever it is (a local socket, tcp+TLS, ssh), never by dialling
+// an address on a job bridge, which only a process in the Engine host's
+// own network namespace can route to (a runner in a container cannot, nor
+// one talking to a remote Engine). Each connection is an exec in the
+// daemon container of a relay from its stdin and stdout to the daemon's
+// port; mutual TLS runs end to end over it, from the executor's memory.
+
+// relayCommand connects stdin and stdout to host:port inside a container:
+// nc as the image has it (docker:dind's busybox), else busybox's.
+func relayCommand(host string, port int) []string {
+	const script = `if command -v nc >/dev/null 2>&1; then exec nc "$0" "$1"; fi; exec busybox nc "$0" "$1"`
+	return []string{"sh", "-c", script, host, strconv.Itoa(port)}
+}
+
+// maxRelayStderr bounds what a relay may say on stderr; it is kept for the
+// error when the stream ends before anything came back.
+const maxRelayStderr = 4 << 10
+
+// dialInContainer opens a byte stream to host:port as seen from inside the
+// container, through the Engine API.
+func (e *docker) dialInContainer(ctx context.Context, container, host string, port int) (net.Conn, error) {
+	created, err := e.api.ExecCreate(ctx, container, client.ExecCreateOptions{
+		User: "0", AttachStdin: true, AttachStdout: true, AttachStderr: true, Cmd: relayCommand(host, port),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start a relay to %s:%d in %s: %w", host, port, container, err)
+	}
+	attached, err := e.api.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("attach the relay to %s:%d in %s: %w", host, port, container, err)
+	}
+	pr, pw := io.Pipe()
+	c := &execConn{Conn: attached.Conn, out: pr}
+	go func() {
+		stderr := &boundedBuffer{max: maxRelayStderr}
+		_, err := stdcopy.StdCopy(pw, stderr, attached.Reader)
+		if err == nil && stderr.Len() > 0 {
+			err = fmt.Errorf("relay to %s:%d in %s: %s", host, port, container, bytes.TrimSpace(stderr.Bytes()))
+		}
+		pw.CloseWithError(err)
+	}()
+	return c, nil
+}
+
+// execConn is a relay exec as a connection: writes go to its stdin, reads
+// come from its stdout.
+type execConn struct {
+	net.Conn
+	out *io.PipeReader
+}
+
+func (c *execConn) Read(p []byte) (int, error) { return c.out.Read(p) }
+
+func (c *execConn) Close() error {
+	c.out.Close()
+	return c.Conn.Close()
+}
+
+// boundedBuffer keeps the first max bytes written to it.
+type boundedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); room > 0 {
+		b.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// daemonDialer dials the sandbox's daemon port through the Engine, for an
+// HTTP transport (its address argument is only the TLS server name's).
+func (e *docker) daemonDialer(id SandboxID) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return e.dialInContainer(ctx, id.Name(RoleDaemon), "127.0.0.1", DaemonTLSPort)
+	}
+}
