@@ -1,10 +1,10 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,7 +33,7 @@ func (e *docker) waitServices(ctx context.Context, s plan, networkName string, l
 	var wg sync.WaitGroup
 	for i, svc := range s.Services {
 		wg.Go(func() {
-			msg := e.waitService(ctx, serviceName(s.Identity.SandboxID, i), networkName, s.ServiceWait)
+			msg := e.waitService(ctx, s.Identity.SandboxID, serviceName(s.Identity.SandboxID, i), networkName, s.ServiceWait)
 			mu.Lock()
 			defer mu.Unlock()
 			if msg == "" {
@@ -47,8 +47,11 @@ func (e *docker) waitServices(ctx context.Context, s plan, networkName string, l
 }
 
 // waitService returns "" once any exposed TCP port of the container (or
-// its HEALTHCHECK_TCP_PORT) accepts a connection, or what went wrong, with the service's logs.
-func (e *docker) waitService(ctx context.Context, name, networkName string, timeout time.Duration) string {
+// its HEALTHCHECK_TCP_PORT) accepts a connection, or what went wrong, with
+// the service's logs. The ports are tried from the sandbox's daemon
+// container, which is on the job network: the executor itself may not
+// route to it (a runner in a container, a remote Engine).
+func (e *docker) waitService(ctx context.Context, id SandboxID, name, networkName string, timeout time.Duration) string {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
@@ -66,12 +69,9 @@ func (e *docker) waitService(ctx context.Context, name, networkName string, time
 	if ep == nil || !ep.IPAddress.IsValid() {
 		return "has no address on the job network" + e.logTail(name)
 	}
-	var dialer net.Dialer
 	for {
 		for _, port := range ports {
-			conn, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(ep.IPAddress.String(), strconv.Itoa(int(port))))
-			if err == nil {
-				conn.Close()
+			if e.acceptsTCP(ctx, id.Name(RoleDaemon), ep.IPAddress.String(), int(port)) {
 				return ""
 			}
 		}
@@ -84,6 +84,24 @@ func (e *docker) waitService(ctx context.Context, name, networkName string, time
 		case <-time.After(servicePollInterval):
 		}
 	}
+}
+
+// probeScript says "open" when host:port accepts a connection from inside
+// the container: nc connects, runs true and exits 0; one that cannot
+// connect fails. The spellings cover busybox's two nc builds and nc -z.
+const probeScript = `for nc in nc "busybox nc"; do
+  command -v ${nc%% *} >/dev/null 2>&1 || continue
+  for args in "-w 2 $0 $1 -e true" "-w 2 -e true $0 $1" "-z -w 2 $0 $1"; do
+    if $nc $args </dev/null >/dev/null 2>&1; then echo open; exit 0; fi
+  done
+done`
+
+// acceptsTCP tells whether host:port accepts a connection from inside
+// container.
+func (e *docker) acceptsTCP(ctx context.Context, container, host string, port int) bool {
+	var out bytes.Buffer
+	code, err := e.runInContainer(ctx, container, &out, "sh", "-c", probeScript, host, strconv.Itoa(port))
+	return err == nil && code == 0 && strings.TrimSpace(out.String()) == "open"
 }
 
 // tcpPorts lists the lowest exposed TCP ports, in order.

@@ -91,3 +91,27 @@ func (e *docker) daemonDialer(id SandboxID) func(ctx context.Context, network, a
 		return e.dialInContainer(ctx, id.Name(RoleDaemon), "127.0.0.1", DaemonTLSPort)
 	}
 }
+
+// runInContainer runs a short command of the executor's own as root in a
+// container and returns its exit code; at most maxRelayStderr bytes of its
+// output are kept in out.
+func (e *docker) runInContainer(ctx context.Context, container string, out *bytes.Buffer, cmd ...string) (int, error) {
+	created, err := e.api.ExecCreate(ctx, container, client.ExecCreateOptions{User: "0", AttachStdout: true, AttachStderr: true, Cmd: cmd})
+	if err != nil {
+		return 0, fmt.Errorf("exec in %s: %w", container, err)
+	}
+	attached, err := e.api.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("attach exec in %s: %w", container, err)
+	}
+	stop := context.AfterFunc(ctx, func() { attached.Close() })
+	defer stop()
+	kept := &boundedBuffer{max: maxRelayStderr}
+	_, err = stdcopy.StdCopy(kept, kept, attached.Reader)
+	attached.Close()
+	out.Write(kept.Bytes())
+	if err != nil {
+		return 0, fmt.Errorf("read exec output in %s: %w", container, err)
+	}
+	return e.execExitCode(ctx, created.ID)
+}
