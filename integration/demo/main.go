@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,19 +32,24 @@ func main() {
 func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	binary := flag.String("binary", "", "a built dind-executor to drive (default: build ./cmd/dind-executor)")
+	workRoot := flag.String("work", "", "where the job's repository and config go; with a remote or containerized Engine, a path its host shares (default: a new temp dir)")
+	flag.Parse()
 
-	work, err := os.MkdirTemp("", "dind-executor-demo")
+	work, err := os.MkdirTemp(*workRoot, "dind-executor-demo")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
 
-	binary := filepath.Join(work, "dind-executor")
-	build := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/dind-executor")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build dind-executor (run the demo from the repository root): %w", err)
+	if *binary == "" {
+		*binary = filepath.Join(work, "dind-executor")
+		build := exec.CommandContext(ctx, "go", "build", "-o", *binary, "./cmd/dind-executor")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build dind-executor (run the demo from the repository root): %w", err)
+		}
 	}
 	repo := filepath.Join(work, "repo")
 	sha, err := seedjob.WriteRepo(repo)
@@ -56,7 +62,7 @@ func run() error {
 	}
 
 	emulator := &runner.Emulator{
-		Binary:    binary,
+		Binary:    *binary,
 		Args:      []string{"--config", configPath},
 		Log:       os.Stdout,
 		RunnerLog: os.Stderr,
