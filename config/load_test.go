@@ -89,6 +89,13 @@ func TestInvalidFixtures(t *testing.T) {
 		"invalid-image-reference.toml": {2, [][]string{
 			{"sandbox.dind_image", `"Docker:27-dind"`, "lowercase"},
 			{"sandbox.helper_image", `"gitlab-runner-helper:x86 64"`, "not a valid image reference"}}},
+		"invalid-engine-tls.toml": {4, [][]string{
+			{"engine.tls_cert_path", "is set but engine.host", "is not tcp://"},
+			{"/nonexistent/engine-certs/ca.pem cannot be read"},
+			{"/nonexistent/engine-certs/cert.pem cannot be read"},
+			{"/nonexistent/engine-certs/key.pem cannot be read"}}},
+		"invalid-engine-tls-verify.toml": {1, [][]string{
+			{"engine.tls_verify = true needs engine.tls_cert_path"}}},
 		"invalid-plain-tcp.toml": {1, [][]string{
 			{"sandbox.plain_tcp", `"yes"`, `"build-only"`, `"refuse"`}}},
 		"invalid-daemon-security.toml": {1, [][]string{
@@ -297,7 +304,7 @@ func TestLoadMissingFile(t *testing.T) {
 // renamed toml tag fails here rather than in operators' files.
 func TestSchemaKeys(t *testing.T) {
 	want := []string{
-		"engine", "engine.host",
+		"engine", "engine.host", "engine.tls_cert_path", "engine.tls_verify",
 		"sandbox", "sandbox.dind_image", "sandbox.default_image", "sandbox.helper_image",
 		"sandbox.daemon_security", "sandbox.pull_policy", "sandbox.mtu", "sandbox.ready_timeout",
 		"sandbox.volumes", "sandbox.builds_dir", "sandbox.cache_dir", "sandbox.wait_for_services_timeout", "sandbox.plain_tcp",

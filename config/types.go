@@ -26,6 +26,12 @@ type Engine struct {
 	// resolution: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH or the
 	// local socket.
 	Host string `toml:"host"`
+	// TLSCertPath is a directory with ca.pem, cert.pem and key.pem for a
+	// tcp:// host, as the docker executor's tls_cert_path.
+	TLSCertPath string `toml:"tls_cert_path"`
+	// TLSVerify checks the Engine's certificate against ca.pem (the
+	// docker CLI's DOCKER_TLS_VERIFY); false still presents cert.pem.
+	TLSVerify bool `toml:"tls_verify"`
 }
 
 // Sandbox describes the per-job Docker-in-Docker sandbox.

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -49,6 +51,7 @@ func (c Config) Validate() error {
 type addFunc func(format string, args ...any)
 
 func (e Engine) validate(add addFunc) {
+	e.validateTLS(add)
 	if e.Host == "" {
 		return
 	}
@@ -66,6 +69,34 @@ func (e Engine) validate(add addFunc) {
 		// paths are passed to the client as written.
 		if u, err := url.Parse(e.Host); err != nil || u.Host == "" {
 			add("engine.host = %q has no valid host: use e.g. %s", e.Host, hostExample(scheme))
+		}
+	}
+}
+
+// validateTLS checks that the Engine's TLS files are there when asked for;
+// whether they are the right ones only the Engine can tell (at connect).
+func (e Engine) validateTLS(add addFunc) {
+	if e.TLSCertPath == "" {
+		if e.TLSVerify {
+			add("engine.tls_verify = true needs engine.tls_cert_path: a directory with ca.pem, cert.pem and key.pem")
+		}
+		return
+	}
+	if !strings.HasPrefix(e.Host, "tcp://") {
+		add("engine.tls_cert_path is set but engine.host = %q is not tcp://: TLS applies to a tcp:// Engine, e.g. tcp://docker.example.com:2376", e.Host)
+	}
+	if !filepath.IsAbs(e.TLSCertPath) {
+		add("engine.tls_cert_path = %q is not an absolute path", e.TLSCertPath)
+		return
+	}
+	for _, name := range []string{"ca.pem", "cert.pem", "key.pem"} {
+		path := filepath.Join(e.TLSCertPath, name)
+		info, err := os.Stat(path)
+		switch {
+		case err != nil:
+			add("engine.tls_cert_path: %s cannot be read (%v): put the Engine's CA in ca.pem and this runner's client certificate and key in cert.pem and key.pem there", path, err)
+		case !info.Mode().IsRegular():
+			add("engine.tls_cert_path: %s is not a regular file", path)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"net/http"
 	"context"
 	"fmt"
 
@@ -18,11 +19,19 @@ type docker struct {
 
 // dial opens a client to the Engine at host, or, when host is empty, the
 // one DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH or the local socket
-// name. The API version is negotiated down to what the Engine speaks.
-func dial(host string, log logrus.FieldLogger) (*docker, error) {
+// name; with tlsFiles, over TLS with those files. The API version is
+// negotiated down to what the Engine speaks.
+func dial(host string, tlsFiles *EngineTLS, log logrus.FieldLogger) (*docker, error) {
 	opts := []client.Opt{client.FromEnv}
 	if host != "" {
 		opts = append(opts, client.WithHost(host))
+	}
+	if tlsFiles != nil {
+		cfg, err := tlsFiles.config()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, client.WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}), client.WithScheme("https"))
 	}
 	api, err := client.New(opts...)
 	if err != nil {
@@ -38,6 +47,10 @@ func (e *docker) Close() error { return e.api.Close() }
 // rather than as the first failing step.
 func (e *docker) ping(ctx context.Context) error {
 	if _, err := e.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		if isTLSError(err) {
+			return fmt.Errorf("docker engine at %s refused the TLS connection: %w (check [engine] tls_cert_path and tls_verify: "+
+				"ca.pem must be the CA of the Engine's certificate, whose names must include the host of [engine] host, and the Engine must trust the CA of cert.pem)", e.api.DaemonHost(), err)
+		}
 		return fmt.Errorf("docker engine at %s does not answer: %w (is dockerd running, and is [engine] host right?)", e.api.DaemonHost(), err)
 	}
 	return nil

@@ -14,7 +14,9 @@ import (
 type Options struct {
 	// Host is the Engine endpoint (unix://, tcp://, ssh://); empty:
 	// DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH or the local socket.
-	Host     string
+	Host string
+	// TLS, when set, connects to a tcp:// Host over TLS with its files.
+	TLS      *EngineTLS
 	Settings Settings
 	Audit    AuditSink // nil: no records are written
 	// RunnerHost is this machine's name, stamped on every record.
@@ -63,7 +65,7 @@ func Connect(o Options) (*Engine, error) {
 	if log == nil {
 		log = logrus.New()
 	}
-	d, err := dial(o.Host, log)
+	d, err := dial(o.Host, o.TLS, log)
 	if err != nil {
 		return nil, err
 	}

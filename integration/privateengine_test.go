@@ -41,6 +41,13 @@ type privateEngine struct {
 // it when the test ends. A socket path must fit in 108 bytes, hence /tmp.
 func startPrivateEngine(t *testing.T) *privateEngine {
 	t.Helper()
+	return startPrivateEngineWith(t, nil)
+}
+
+// startPrivateEngineWith is startPrivateEngine with setup run once its
+// network namespace exists and before dockerd starts (to add listeners).
+func startPrivateEngineWith(t *testing.T, setup func(p *privateEngine)) *privateEngine {
+	t.Helper()
 	for _, tool := range []string{"dockerd", "ip", "nsenter"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is not installed (make setup installs docker.io; ip and nsenter come with Debian): %v", tool, err)
@@ -73,6 +80,9 @@ func startPrivateEngine(t *testing.T) *privateEngine {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %v: %v: %s", args, err, out)
 		}
+	}
+	if setup != nil {
+		setup(p)
 	}
 	p.start(t)
 	return p

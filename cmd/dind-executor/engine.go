@@ -13,8 +13,13 @@ func (o *operatorEnv) engineOptions() executor.Options {
 	settings := executor.SettingsFromConfig(o.cfg)
 	// This binary is also the relay of a plain endpoint (plain-relay).
 	settings.RelayBinary, _ = os.Executable()
+	var engineTLS *executor.EngineTLS
+	if o.cfg.Engine.TLSCertPath != "" {
+		engineTLS = &executor.EngineTLS{CertPath: o.cfg.Engine.TLSCertPath, Verify: o.cfg.Engine.TLSVerify}
+	}
 	return executor.Options{
 		Host:       o.cfg.Engine.Host,
+		TLS:        engineTLS,
 		Settings:   settings,
 		Audit:      audit.NewWriter(o.cfg.Audit.Path),
 		RunnerHost: o.hostname,
