@@ -1,9 +1,9 @@
 package executor
 
 import (
-	"net/http"
 	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/moby/moby/client"
 	"github.com/sirupsen/logrus"
