@@ -41,8 +41,8 @@ type GCVerdict struct {
 // Judge decides whether sb's job is over. For a sandbox made on this host,
 // the job is known to be over when the runner process that prepared it is
 // gone (checked only where this process sees that runner's pid namespace)
-// or when the runner's temp dir holding its JOB_RESPONSE_FILE is gone (the
-// runner removes it only after cleanup). While both remain, the job is
+// or, in that same namespace, when the runner's temp dir holding its
+// JOB_RESPONSE_FILE is gone (the runner removes it only after cleanup). While both remain, the job is
 // running and its sandbox is kept until it is older than its job could
 // run, whatever OlderThan says. Otherwise (another host, labels from an
 // older version) only age decides.
@@ -57,13 +57,20 @@ func (p GCPolicy) Judge(sb SandboxInfo) (GCVerdict, error) {
 	}
 
 	sameHost := id.RunnerHost != "" && id.RunnerHost == p.Hostname
+	// The runner's temp dir is in its own files: where gc cannot see the
+	// runner's process (another pid namespace: a runner in a container
+	// given the host's name, or gc run from one), it cannot see its /tmp
+	// either, and a missing dir proves nothing.
+	sameFiles := sameHost
 	if sameHost {
-		if alive, known := p.ownerAlive(id.Owner); known && !alive {
+		alive, known := p.ownerAlive(id.Owner)
+		if known && !alive {
 			v.Remove, v.Reason = true, fmt.Sprintf("job over: the runner process %d that prepared it is gone", id.Owner.PID)
 			return v, nil
 		}
+		sameFiles = known || id.Owner.PIDNamespace == ""
 	}
-	if sameHost && filepath.IsAbs(id.JobResponseFile) {
+	if sameFiles && filepath.IsAbs(id.JobResponseFile) {
 		dir := filepath.Dir(id.JobResponseFile)
 		exists, err := p.dirExists(dir)
 		if err != nil {

@@ -70,7 +70,8 @@ func TestGCJudge(t *testing.T) {
 		{"runner killed: removed at once though its temp dir remains", owned(sandbox("here", live, 3600, time.Second), deadRunner), 0, true, "runner process 2 that prepared it is gone", ""},
 		{"runner alive: the temp dir decides", owned(sandbox("here", live, 3600, time.Second), liveRunner), 0, false, "job running", ""},
 		{"runner alive but its temp dir gone", owned(sandbox("here", gone, 3600, time.Second), liveRunner), 0, true, "temp dir " + gone + " is gone", ""},
-		{"runner in a pid namespace gc cannot see: the temp dir decides", owned(sandbox("here", live, 3600, time.Second), unknownRunner), 0, false, "job running", ""},
+		{"runner in a pid namespace gc cannot see (a runner in a container with the host's name): its temp dir is not here to judge", owned(sandbox("here", gone, 3600, time.Second), unknownRunner), 0, false, "younger than", ""},
+		{"runner in a pid namespace gc cannot see, past its timeout plus margin", owned(sandbox("here", gone, 3600, 3*time.Hour), unknownRunner), 0, true, "older than 2h0m0s", ""},
 		{"another host's dead-looking pid is never judged", owned(sandbox("elsewhere", live, 3600, time.Second), deadRunner), 0, false, "younger than", ""},
 	}
 	for _, tc := range cases {

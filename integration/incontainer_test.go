@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"gitlab.com/dind-executor/dind-executor/executor"
 	"gitlab.com/dind-executor/dind-executor/integration/seedjob"
 )
 
@@ -33,15 +34,22 @@ func TestRunnerInAContainerDrivesTheSeedJob(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the demo: %v\n%s", err, out)
 	}
+	hostname, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
 	api := dockerAPI(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: "dind-executor-test-runner-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		Config: &container.Config{
-			Image:  seedjob.JobImage,
-			Cmd:    []string{demo, "-binary", env.binary, "-work", dir},
-			Labels: map[string]string{"io.dind-executor.test.runner": "true"},
+			Image: seedjob.JobImage,
+			Cmd:   []string{demo, "-binary", env.binary, "-work", dir, "-script", "sleep 8\ndocker version --format 'inner daemon {{.Server.Version}}'"},
+			// The host's own name: gc on the host must still not take the
+			// runner's temp dir, which is in the container, for its own.
+			Hostname: hostname,
+			Labels:   map[string]string{"io.dind-executor.test.runner": "true"},
 		},
 		HostConfig: &container.HostConfig{
 			Binds: []string{"/var/run/docker.sock:/var/run/docker.sock", dir + ":" + dir, env.binary + ":" + env.binary + ":ro"},
@@ -56,6 +64,7 @@ func TestRunnerInAContainerDrivesTheSeedJob(t *testing.T) {
 	if _, err := api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	gcFromTheHostKeeps(t, api)
 	waited := api.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 	var exitCode int64
 	select {
@@ -79,7 +88,7 @@ func TestRunnerInAContainerDrivesTheSeedJob(t *testing.T) {
 	if mode := inspected.Container.HostConfig.NetworkMode; mode.IsHost() {
 		t.Fatalf("the runner container runs with network mode %s, want the default bridge", mode)
 	}
-	if exitCode != 0 || !strings.Contains(text, "demo: job success") || !strings.Contains(text, "Starting TLS daemon... ready in") {
+	if exitCode != 0 || !strings.Contains(text, "demo: job success") || !strings.Contains(text, "inner daemon ") {
 		t.Fatalf("the runner in a container: exit %d, want a successful job; its output:\n%s", exitCode, text)
 	}
 	m := regexp.MustCompile(`for job (\d+) `).FindStringSubmatch(text)
@@ -88,4 +97,50 @@ func TestRunnerInAContainerDrivesTheSeedJob(t *testing.T) {
 	}
 	jobID, _ := strconv.ParseInt(m[1], 10, 64)
 	assertJobLeftNothing(t, jobID)
+}
+
+// gcFromTheHostKeeps waits for the containerized runner's build container
+// and runs gc on the host meanwhile: the job is live, so its sandbox stays.
+func gcFromTheHostKeeps(t *testing.T, api *client.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	hostPIDNS, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var build container.Summary
+	for build.ID == "" {
+		list, err := api.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.
+			Add("label", executor.LabelRole+"="+string(executor.RoleBuild)).Add("label", executor.LabelProjectPath+"=seed/my-app")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range list.Items {
+			// The one sandbox whose runner is in another pid namespace.
+			if ns := c.Labels[executor.LabelOwnerPIDNS]; ns != "" && ns != hostPIDNS {
+				build = c
+			}
+		}
+		if build.ID == "" {
+			select {
+			case <-ctx.Done():
+				t.Fatal("the containerized runner's sandbox never came up")
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	sandbox := build.Labels[executor.LabelSandbox]
+	configPath := writeConfig(t, seedConfig())
+	// If the test stops before the runner's own cleanup ran, its sandbox
+	// goes here (then the runner container, registered before).
+	t.Cleanup(func() { operator(t, configPath, "gc", "--sandbox", sandbox, "--older-than", "1ns") })
+	res := operator(t, configPath, "gc", "--sandbox", sandbox)
+	kept := regexp.MustCompile(`(?m)^keep +` + sandbox + ` `)
+	if res.exitCode != 0 || !kept.MatchString(res.stdout) {
+		t.Fatalf("gc on the host, during the containerized runner's job: exit %d\n%s%s", res.exitCode, res.stdout, res.stderr)
+	}
+	if _, err := api.ContainerInspect(ctx, build.ID, client.ContainerInspectOptions{}); err != nil {
+		t.Fatalf("gc on the host removed a live job's build container: %v", err)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,6 +35,7 @@ func run() error {
 	defer stop()
 	binary := flag.String("binary", "", "a built dind-executor to drive (default: build ./cmd/dind-executor)")
 	workRoot := flag.String("work", "", "where the job's repository and config go; with a remote or containerized Engine, a path its host shares (default: a new temp dir)")
+	script := flag.String("script", "", "run these lines (one per line) instead of the seed job's build and run")
 	flag.Parse()
 
 	work, err := os.MkdirTemp(*workRoot, "dind-executor-demo")
@@ -68,7 +70,11 @@ func run() error {
 		RunnerLog: os.Stderr,
 	}
 	started := time.Now()
-	res, err := emulator.Run(ctx, seedjob.Job(time.Now().Unix()%1_000_000+1, sha))
+	job := seedjob.Job(time.Now().Unix()%1_000_000+1, sha)
+	if *script != "" {
+		job.Script = strings.Split(*script, "\n")
+	}
+	res, err := emulator.Run(ctx, job)
 	if err != nil {
 		return err
 	}
