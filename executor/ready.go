@@ -41,11 +41,12 @@ func (e *docker) daemonAddress(ctx context.Context, id SandboxID) (string, error
 	return "", fmt.Errorf("daemon container %s has no network address", name)
 }
 
-// waitReady polls the daemon's /_ping over mutual TLS until it answers OK.
-// A TCP connect is not enough: dockerd opens its port before it serves. It
-// stops at once when the daemon container exits, and its errors carry the
-// daemon's last log lines so the operator sees why.
-func (e *docker) waitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Config, timeout time.Duration) error {
+// waitReady polls the daemon's /_ping over mutual TLS until it answers OK,
+// and returns the address that answered. A TCP connect is not enough:
+// dockerd opens its port before it serves. It stops at once when the
+// daemon container exits, and its errors carry the daemon's last log lines
+// so the operator sees why.
+func (e *docker) waitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Config, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	attempts := 0
@@ -62,13 +63,13 @@ func (e *docker) waitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Con
 	if err != nil {
 		lastErr = err
 		if ctx.Err() != nil {
-			return notReady()
+			return "", notReady()
 		}
 		// An exited container has no address: say why it exited instead.
 		if exited := e.daemonStillRunning(ctx, id); exited != nil {
-			return exited
+			return "", exited
 		}
-		return fmt.Errorf("%w%s", err, e.daemonLogTail(id))
+		return "", fmt.Errorf("%w%s", err, e.daemonLogTail(id))
 	}
 	addr = ip
 	httpClient := innerdaemon.HTTPClient(tlsConfig, readyAttemptLimit)
@@ -76,22 +77,35 @@ func (e *docker) waitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Con
 		attempts++
 		lastErr = innerdaemon.Ping(ctx, httpClient, addr)
 		if lastErr == nil {
-			return nil
+			return addr, nil
 		}
 		if attempts%10 == 0 {
 			if err := e.daemonStillRunning(ctx, id); err != nil {
 				if ctx.Err() != nil {
-					return notReady()
+					return "", notReady()
 				}
-				return err
+				return "", err
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return notReady()
+			return "", notReady()
 		case <-time.After(readyPollInterval):
 		}
 	}
+}
+
+// daemonVersion is the version the ready daemon at addr reports, for the
+// job log; a daemon that does not say is not an error.
+func daemonVersion(ctx context.Context, addr string, tlsConfig *tls.Config) string {
+	v, err := innerdaemon.Version(ctx, innerdaemon.HTTPClient(tlsConfig, readyAttemptLimit), addr)
+	switch {
+	case err != nil:
+		return "version unknown (" + err.Error() + ")"
+	case v.APIVersion != "":
+		return "Docker Engine " + v.Version + " (API " + v.APIVersion + ")"
+	}
+	return "Docker Engine " + v.Version
 }
 
 func (e *docker) daemonStillRunning(ctx context.Context, id SandboxID) error {
