@@ -182,6 +182,9 @@ func InsecureRegistryProblem(r string) string {
 // dockerd --registry-mirror takes it), or "".
 func RegistryMirrorProblem(m string) string { return mirrorProblem(m) }
 
+// ProxyProblem says what is wrong with a proxy URL, or "" (also for "").
+func ProxyProblem(p string) string { return proxyProblem(p) }
+
 // ValidFeatureName reports whether name can be a dockerd feature.
 func ValidFeatureName(name string) bool { return featureName.MatchString(name) }
 
