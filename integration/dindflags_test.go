@@ -244,3 +244,35 @@ func TestPinnedDinDVersion(t *testing.T) {
 		})
 	}
 }
+
+// GitLab's documented TLS-off recipe also writes command: ["--tls=false"]
+// on the service: with the TLS-off variables, that is what the sandbox
+// already serves (a plain endpoint for the build container), so the job
+// runs unchanged and the daemon keeps its mutual TLS.
+func TestTLSOffRecipeWithTLSFalseCommand(t *testing.T) {
+	t.Parallel()
+	job := tlsOffJob(
+		"docker info --format 'plain endpoint: {{.ServerVersion}}'",
+		"docker --tlsverify -H tcp://docker:2376 info --format 'mutual TLS beside it: {{.ServerVersion}}'",
+	)
+	job.Services[0].Command = []string{"--tls=false"}
+	var cmd []string
+	var once sync.Once
+	api := dockerAPI(t)
+	log := runDaemonJob(t, seedConfig(), job, runner.OnExecStart(func(x runner.Exec, _ int) {
+		if x.Stage == runner.StageBuildScript {
+			once.Do(func() {
+				if d := daemonOf(t, api, job.ID).Container; d.Config != nil {
+					cmd = d.Config.Cmd
+				}
+			})
+		}
+	}))
+	assertLog(t, log,
+		`Service docker:dind: "--tls=false" is already what the sandbox's daemon serves (the job's variables turn TLS off: port 2375 answers the build container without TLS)`,
+		"also answers plain tcp://docker:2375, to the build container only",
+		"plain endpoint: ", "mutual TLS beside it: ")
+	if strings.Contains(strings.Join(cmd, " "), "--tls") {
+		t.Errorf("the daemon was given %q: its mutual TLS must stay", cmd)
+	}
+}
