@@ -481,3 +481,43 @@ func TestSpecRefusesADockerdFlag(t *testing.T) {
 		t.Errorf("exit code %d, want the system failure's 2, as other policy refusals", code)
 	}
 }
+
+// FuzzAskOfDaemon checks that a dind service's entrypoint and command,
+// whatever they hold, never panic the reader, that every refusal names the
+// service, and that every flag the daemon gets is one of the allow-list,
+// written --name or --name=value with no control character.
+func FuzzAskOfDaemon(f *testing.F) {
+	for _, s := range []string{
+		"--mtu=1400\x00--insecure-registry\x00registry.test:5000", "-H\x00tcp://0.0.0.0:2375", "--tls=false", "-Dl\x00debug",
+		"-svfs", "-s=vfs", "--", "--\x00x", "-", "--=", "-\xff", "dockerd\x00--experimental", "dockerd-entrypoint.sh\x00dockerd\x00-D",
+		"sh\x00-c\x00dockerd", "--feature=a=b=c", "--default-address-pool=base=10.0.0.0/8,size=99", "--default-ulimit=nofile=-1:-1",
+	} {
+		f.Add("", s)
+		f.Add("dockerd-entrypoint.sh", s)
+	}
+	f.Fuzz(func(t *testing.T, entrypoint, command string) {
+		job := dindJob(strings.Split(command, "\x00")...)
+		if entrypoint != "" {
+			job.Services[0].Entrypoint = strings.Split(entrypoint, "\x00")
+		}
+		for _, plain := range []plainMode{plainNotAsked, plainServed, plainRefused} {
+			a, err := askOfDaemon(job, plain)
+			if err != nil {
+				if !strings.Contains(err.Error(), "docker:27-dind") && !strings.Contains(err.Error(), "DOCKER_DRIVER") {
+					t.Fatalf("refusal %q does not name the service", err)
+				}
+				continue
+			}
+			for _, flag := range a.request.Flags {
+				name, _, _ := strings.Cut(strings.TrimPrefix(flag, "--"), "=")
+				f := lookupFlag(name, "")
+				if !strings.HasPrefix(flag, "--") || f == nil || f.refused != "" {
+					t.Fatalf("the daemon gets %q, which is not on the allow-list", flag)
+				}
+				if strings.ContainsFunc(flag, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+					t.Fatalf("the daemon gets %q, with a control character", flag)
+				}
+			}
+		}
+	})
+}
