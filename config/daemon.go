@@ -96,18 +96,8 @@ func (d Daemon) validate(add addFunc) {
 	}
 
 	for i, r := range d.InsecureRegistries {
-		key := fmt.Sprintf("daemon.insecure_registries[%d]", i)
-		switch {
-		case strings.Contains(r, "://"):
-			add("%s = %q has a scheme: write the registry as host[:port] or a CIDR range, e.g. %q or \"10.0.0.0/8\"", key, r, exampleRegistry)
-		case strings.Contains(r, "/"):
-			if _, _, err := net.ParseCIDR(r); err != nil {
-				add("%s = %q is not a CIDR range: write e.g. \"10.0.0.0/8\", or a registry as host[:port]", key, r)
-			}
-		default:
-			if msg := registryHostProblem(r); msg != "" {
-				add("%s = %q %s", key, r, msg)
-			}
+		if msg := InsecureRegistryProblem(r); msg != "" {
+			add("daemon.insecure_registries[%d] = %q %s", i, r, msg)
 		}
 	}
 
@@ -162,6 +152,45 @@ func validateNetworkMTU(add addFunc, d Daemon, s Sandbox) {
 			d.NetworkMTU, s.MTU, s.MTU)
 	}
 }
+
+// The checks below are shared with the dockerd flags a job's dind service
+// asks for (stages): a job's value is held to the operator's rules.
+
+// MinMTU and MaxMTU bound every MTU: the config's and a job's --mtu.
+const (
+	MinMTU = minMTU
+	MaxMTU = maxMTU
+)
+
+// InsecureRegistryProblem says what is wrong with an insecure registry
+// ("host[:port]" or a CIDR range, as dockerd --insecure-registry takes
+// it), or "".
+func InsecureRegistryProblem(r string) string {
+	switch {
+	case strings.Contains(r, "://"):
+		return fmt.Sprintf("has a scheme: write the registry as host[:port] or a CIDR range, e.g. %q or \"10.0.0.0/8\"", exampleRegistry)
+	case strings.Contains(r, "/"):
+		if _, _, err := net.ParseCIDR(r); err != nil {
+			return "is not a CIDR range: write e.g. \"10.0.0.0/8\", or a registry as host[:port]"
+		}
+		return ""
+	}
+	return registryHostProblem(r)
+}
+
+// RegistryMirrorProblem says what is wrong with a registry mirror URL (as
+// dockerd --registry-mirror takes it), or "".
+func RegistryMirrorProblem(m string) string { return mirrorProblem(m) }
+
+// ProxyProblem says what is wrong with a proxy URL, or "" (also for "").
+func ProxyProblem(p string) string { return proxyProblem(p) }
+
+// ValidFeatureName reports whether name can be a dockerd feature.
+func ValidFeatureName(name string) bool { return featureName.MatchString(name) }
+
+// ValidDNSName reports whether name is a DNS name (a search domain, a
+// registry host).
+func ValidDNSName(name string) bool { return dnsName.MatchString(name) }
 
 // mirrorProblem says what is wrong with a registry mirror URL, or "".
 func mirrorProblem(m string) string {

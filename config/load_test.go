@@ -105,12 +105,13 @@ func TestInvalidFixtures(t *testing.T) {
 		"invalid-pull-policy-values.toml": {2, [][]string{
 			{"sandbox.pull_policy[1]", `"alwayz"`, "always, if-not-present, never"},
 			{"sandbox.pull_policy[2]", `"always"`, "twice"}}},
-		"invalid-policy.toml": {5, [][]string{
+		"invalid-policy.toml": {6, [][]string{
 			{"sandbox.wait_for_services_timeout", `"-1s"`, "0s"},
 			{"policy.allowed_images[0]", `"docker:["`, "glob"},
 			{"policy.allowed_images[1]", `""`, "glob"},
 			{"policy.allowed_pull_policies[0]", `"sometimes"`, "if-not-present"},
 			{"policy.allowed_users[0]", "empty"},
+			{"policy.allowed_dind_images[0]", `"docker:[0-9"`, "glob"},
 		}},
 		"invalid-pool.toml": {1, [][]string{{"pool.size", "-1", "0 (no pool) to 16"}}},
 		"invalid-cache.toml": {2, [][]string{
@@ -310,7 +311,7 @@ func TestSchemaKeys(t *testing.T) {
 		"sandbox.volumes", "sandbox.builds_dir", "sandbox.cache_dir", "sandbox.wait_for_services_timeout", "sandbox.plain_tcp",
 		"limits", "limits.cpus", "limits.memory", "limits.pids",
 		"cache", "cache.layers", "cache.max_size", "pool", "pool.size",
-		"policy", "policy.allowed_images", "policy.allowed_services", "policy.allowed_pull_policies", "policy.allowed_users",
+		"policy", "policy.allowed_images", "policy.allowed_services", "policy.allowed_pull_policies", "policy.allowed_users", "policy.allowed_dind_images",
 		"audit", "audit.path", "log", "log.format", "log.level", "log.file",
 		"daemon", "daemon.registry_mirrors", "daemon.insecure_registries", "daemon.registry_certs",
 		"daemon.http_proxy", "daemon.https_proxy", "daemon.no_proxy", "daemon.dns", "daemon.extra_hosts",

@@ -9,13 +9,15 @@ import (
 )
 
 func (p Policy) validate(add addFunc) {
-	for key, patterns := range map[string][]string{"policy.allowed_images": p.AllowedImages, "policy.allowed_services": p.AllowedServices} {
+	globs := func(key string, patterns []string) {
 		for i, pattern := range patterns {
 			if pattern == "" || !doublestar.ValidatePattern(pattern) {
 				add("%s[%d] = %q is not a valid glob pattern: use e.g. \"docker:*\" or \"registry.example.com/**\"", key, i, pattern)
 			}
 		}
 	}
+	globs("policy.allowed_images", p.AllowedImages)
+	globs("policy.allowed_services", p.AllowedServices)
 	for i, pp := range p.AllowedPullPolicies {
 		switch pp {
 		case PullAlways, PullIfNotPresent, PullNever:
@@ -28,6 +30,7 @@ func (p Policy) validate(add addFunc) {
 			add("policy.allowed_users[%d] is empty: name a user or uid, e.g. \"1000\" or \"build\"", i)
 		}
 	}
+	globs("policy.allowed_dind_images", p.AllowedDinDImages)
 }
 
 // CheckImage refuses a job image that matches none of allowed_images.
@@ -51,6 +54,18 @@ func matchAllowed(kind, name, key string, patterns []string) error {
 	}
 	return fmt.Errorf("disallowed %s %q: it matches none of %s %q (ask the runner's operator, or use an allowed %s)",
 		kind, name, key, patterns, kind)
+}
+
+// DinDImageAllowed reports whether a job may have its dind service's image
+// as its daemon image: only when allowed_dind_images lists it (an empty
+// list allows none).
+func (p Policy) DinDImageAllowed(image string) bool {
+	for _, pattern := range p.AllowedDinDImages {
+		if ok, _ := doublestar.Match(pattern, image); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckUser refuses a build-container user outside allowed_users.

@@ -86,3 +86,25 @@ func TestPullPolicies(t *testing.T) {
 		})
 	}
 }
+
+// A job pins its daemon image only where the operator lists it; an empty
+// list allows none (the daemon container is the privileged one).
+func TestDinDImageAllowed(t *testing.T) {
+	p := Policy{AllowedDinDImages: []string{"docker:2[4-7].*-dind", "registry.example.com/mirror/docker:*-dind"}}
+	for image, want := range map[string]bool{
+		"docker:24.0.5-dind":                           true,
+		"docker:27.3-dind":                             true,
+		"docker:23.0.1-dind":                           false,
+		"docker:24.0.5-dind-rootless":                  false,
+		"docker:dind":                                  false,
+		"registry.example.com/mirror/docker:26-dind":   true,
+		"registry.example.com/mirror/x/docker:26-dind": false,
+	} {
+		if got := p.DinDImageAllowed(image); got != want {
+			t.Errorf("DinDImageAllowed(%q) = %v, want %v", image, got, want)
+		}
+	}
+	if (Policy{}).DinDImageAllowed("docker:24.0.5-dind") {
+		t.Error("an empty allowed_dind_images allowed a pinned daemon image")
+	}
+}

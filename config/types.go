@@ -106,6 +106,12 @@ type Policy struct {
 	// AllowedUsers are the users a job may run its build container as
 	// (image: docker: user:); empty allows any.
 	AllowedUsers []string `toml:"allowed_users"`
+	// AllowedDinDImages are doublestar globs for the dind service images a
+	// job may pin as its daemon image (services: docker:24.0.5-dind).
+	// Unlike the other lists, empty allows none: the daemon container is
+	// the sandbox's privileged one, so the operator's dind_image serves
+	// every job unless the operator opts in.
+	AllowedDinDImages []string `toml:"allowed_dind_images"`
 }
 
 // Values of sandbox.daemon_security.

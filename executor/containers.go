@@ -2,6 +2,7 @@ package executor
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -121,7 +122,7 @@ func daemonContainer(s plan, networkName string, mtu int, dataRoot string, image
 			Entrypoint: entrypoint,
 			Hostname:   "docker",
 			Env:        append([]string{"DOCKER_TLS_CERTDIR=" + CertDir, "NEST_CGROUPS=" + nest}, proxyEnv(s.Daemon.Proxy)...),
-			Cmd:        daemonArgs(s.Daemon, mtu),
+			Cmd:        daemonArgs(s.Daemon, s.DaemonRequest, mtu),
 			Labels:     daemonLabels,
 		},
 		host:       host,
@@ -130,16 +131,19 @@ func daemonContainer(s plan, networkName string, mtu int, dataRoot string, image
 }
 
 // daemonArgs are the dockerd flags the dind image's entrypoint appends to
-// its own: the operator's [daemon] settings. sandboxMTU is the job
-// network's; the daemon's own bridges (its default one, and the default
-// for every network a job creates, compose's included) take NetworkMTU,
-// else that. --default-network-opt needs dockerd 24 or later.
-func daemonArgs(d DaemonSpec, sandboxMTU int) []string {
-	mtu := strconv.Itoa(sandboxMTU)
-	if d.NetworkMTU > 0 {
-		mtu = strconv.Itoa(d.NetworkMTU)
+// its own: the operator's [daemon] settings, then the job's own flags
+// (r, checked by stages; one the operator's already give is not repeated).
+// sandboxMTU is the job network's; the daemon's own bridges (its default
+// one, and the default for every network a job creates, compose's
+// included) take the job's --mtu, else NetworkMTU, else that.
+// --default-network-opt needs dockerd 24 or later: it is left out for an
+// image that says it is older.
+func daemonArgs(d DaemonSpec, r DaemonRequest, sandboxMTU int) []string {
+	mtu := strconv.Itoa(innerMTU(d, r, sandboxMTU))
+	args := []string{"--mtu=" + mtu}
+	if !d.olderThan(networkOptVersion) {
+		args = append(args, "--default-network-opt=bridge="+mtuOption+"="+mtu)
 	}
-	args := []string{"--mtu=" + mtu, "--default-network-opt=bridge=" + mtuOption + "=" + mtu}
 	for _, m := range d.RegistryMirrors {
 		args = append(args, "--registry-mirror="+m)
 	}
@@ -152,7 +156,23 @@ func daemonArgs(d DaemonSpec, sandboxMTU int) []string {
 	if len(d.Features) > 0 {
 		args = append(args, "--config-file="+daemonConfigFile)
 	}
+	for _, f := range r.Flags {
+		if !slices.Contains(args, f) {
+			args = append(args, f)
+		}
+	}
 	return args
+}
+
+// networkOptVersion is the first dockerd with --default-network-opt.
+const networkOptVersion = 24
+
+// olderThan reports whether the daemon image says its Docker is older
+// than major; an image that does not say is taken to be recent.
+func (d DaemonSpec) olderThan(major int) bool {
+	v, _, _ := strings.Cut(d.imageDockerVersion, ".")
+	n, err := strconv.Atoi(v)
+	return err == nil && n < major
 }
 
 // proxyEnv is the daemon container's proxy environment, in both spellings

@@ -54,6 +54,9 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 		fmt.Fprintf(log, "WARNING: [daemon] network_mtu = %d is larger than this sandbox network's MTU %d: packets that do not fit are dropped; set network_mtu to at most %d, or 0\n",
 			p.Daemon.NetworkMTU, mtu, mtu)
 	}
+	if err := checkJobMTU(p.DaemonRequest.MTU, p.Daemon.NetworkMTU, mtu); err != nil {
+		return nil, err
+	}
 	network, err := e.createNetwork(ctx, id.Name(RoleNetwork), mtu, labels(RoleNetwork), false)
 	if err != nil {
 		return nil, err
@@ -72,9 +75,14 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 	fmt.Fprintf(log, "Created network %s (MTU %d) and volumes for sandbox %s (cache volume %s)\n", network, mtu, id.SandboxID, id.CacheVolume())
 
 	image, _ := p.Daemon.Image.createRef()
-	entrypoint, err := e.imageEntrypoint(ctx, image)
+	entrypoint, dockerVersion, err := e.imageEntrypoint(ctx, image)
 	if err != nil {
 		return nil, err
+	}
+	p.Daemon.imageDockerVersion = dockerVersion
+	if p.Daemon.olderThan(networkOptVersion) {
+		fmt.Fprintf(log, "WARNING: daemon image %s is Docker %s, older than %d, which has no --default-network-opt: networks the job creates in its daemon take Docker's default MTU of 1500, not %d, unless made with docker network create -o com.docker.network.driver.mtu=%d\n",
+			p.Daemon.Image.Name, dockerVersion, networkOptVersion, innerMTU(p.Daemon, p.DaemonRequest, mtu), innerMTU(p.Daemon, p.DaemonRequest, mtu))
 	}
 	settingFiles, err := daemonSettingFiles(p.Daemon)
 	if err != nil {
@@ -113,4 +121,31 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 		d.layerCache = dataRoot
 	}
 	return d, nil
+}
+
+// innerMTU is the MTU of the daemon's own bridges: the job's --mtu, else
+// [daemon] network_mtu, else the sandbox network's.
+func innerMTU(d DaemonSpec, r DaemonRequest, sandboxMTU int) int {
+	switch {
+	case r.MTU > 0:
+		return r.MTU
+	case d.NetworkMTU > 0:
+		return d.NetworkMTU
+	}
+	return sandboxMTU
+}
+
+// checkJobMTU refuses a job's --mtu larger than what its daemon's networks
+// may carry: [daemon] network_mtu when the operator set it, else the
+// sandbox network's MTU. Larger packets would be dropped on the way out.
+func checkJobMTU(jobMTU, networkMTU, sandboxMTU int) error {
+	bound, what := sandboxMTU, "the sandbox network's MTU"
+	if networkMTU > 0 && networkMTU < bound {
+		bound, what = networkMTU, "the runner's [daemon] network_mtu"
+	}
+	if jobMTU > bound {
+		return fmt.Errorf("the job's dind service asks for --mtu=%d, larger than %s (%d): packets that do not fit would be dropped; use --mtu=%d or less, or remove --mtu",
+			jobMTU, what, bound, bound)
+	}
+	return nil
 }

@@ -91,7 +91,7 @@ func TestDaemonContainerWithoutTheDaemonTable(t *testing.T) {
 func TestInnerNetworkMTU(t *testing.T) {
 	for _, tc := range []struct{ networkMTU, sandboxMTU, want int }{{0, 1450, 1450}, {0, 1500, 1500}, {1400, 1450, 1400}, {9000, 9000, 9000}} {
 		d := DaemonSpec{NetworkMTU: tc.networkMTU}
-		args := daemonArgs(d, tc.sandboxMTU)
+		args := daemonArgs(d, DaemonRequest{}, tc.sandboxMTU)
 		want := []string{"--mtu=" + itoa(tc.want), "--default-network-opt=bridge=com.docker.network.driver.mtu=" + itoa(tc.want)}
 		if !slices.Equal(args, want) {
 			t.Errorf("network_mtu %d, sandbox %d: args %q, want %q", tc.networkMTU, tc.sandboxMTU, args, want)

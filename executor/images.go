@@ -69,16 +69,23 @@ func (e *docker) imageByPolicy(ctx context.Context, ref ImageRef, policy PullPol
 	}
 }
 
-// imageEntrypoint is an image's own entrypoint.
-func (e *docker) imageEntrypoint(ctx context.Context, image string) ([]string, error) {
+// imageEntrypoint is an image's own entrypoint, and the Docker version it
+// says it carries (DOCKER_VERSION, as official docker images set it; ""
+// when it does not say).
+func (e *docker) imageEntrypoint(ctx context.Context, image string) (entrypoint []string, dockerVersion string, err error) {
 	res, err := e.api.ImageInspect(ctx, image)
 	if err != nil {
-		return nil, fmt.Errorf("inspect image %s: %w", image, err)
+		return nil, "", fmt.Errorf("inspect image %s: %w", image, err)
 	}
 	if res.Config == nil {
-		return nil, nil
+		return nil, "", nil
 	}
-	return res.Config.Entrypoint, nil
+	for _, kv := range res.Config.Env {
+		if v, ok := strings.CutPrefix(kv, "DOCKER_VERSION="); ok {
+			dockerVersion = v
+		}
+	}
+	return res.Config.Entrypoint, dockerVersion, nil
 }
 
 func (e *docker) localImage(ctx context.Context, image string) (string, error) {

@@ -45,6 +45,13 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 	if err := e.ping(ctx); err != nil {
 		return nil, err
 	}
+	// Whether a pooled daemon can serve is decided before the job's
+	// request is merged into the operator's settings.
+	pooled := p.mayTakePooled()
+	p, notes := p.withDaemonRequest()
+	for _, n := range notes {
+		fmt.Fprintf(log, "Daemon: %s\n", n)
+	}
 	sb := &Sandbox{Identity: id, Images: map[string]string{}}
 
 	images := []ImageRef{p.daemonImage(), p.BuildImage, p.HelperImage}
@@ -65,10 +72,7 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 
 	var daemon *jobDaemon
 	var err error
-	// A pooled daemon answers only as docker, over mutual TLS, and its
-	// data root is its own: a job that needs more names, a plain endpoint
-	// or the project's layers starts one.
-	if p.PoolSize > 0 && p.LayerCache == nil && len(p.DaemonAliases) == 0 && !p.PlainTCP {
+	if pooled {
 		if daemon, err = e.claimPooled(ctx, p); err != nil {
 			return nil, err
 		}
@@ -118,12 +122,22 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 	} else {
 		fmt.Fprintf(log, "Warm TLS daemon ready (mutual TLS, CA %s)\n", sb.CA.Fingerprint[:16])
 	}
+	fmt.Fprintf(log, "Daemon: %s, image %s\n", e.daemonVersion(ctx, id.SandboxID, daemon.tls), p.Daemon.Image.Name)
 
 	if err := e.checkRunning(ctx, id.SandboxID, RoleBuild, RoleHelper); err != nil {
 		return nil, err
 	}
 	e.waitServices(ctx, p, sb.Network, log)
 	return sb, nil
+}
+
+// mayTakePooled reports whether a pooled daemon can serve p. A pooled
+// daemon answers only as docker, over mutual TLS, its data root is its own
+// and it was made with the operator's settings alone: a job that needs
+// more names, a plain endpoint, the project's layers or asks anything of
+// its daemon (flags, variables dockerd reads, an image) starts one.
+func (p plan) mayTakePooled() bool {
+	return p.PoolSize > 0 && p.LayerCache == nil && len(p.DaemonAliases) == 0 && !p.PlainTCP && p.DaemonRequest.IsZero()
 }
 
 // startJobContainers creates and starts the build and helper containers

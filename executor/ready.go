@@ -66,6 +66,19 @@ func (e *docker) waitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Con
 	}
 }
 
+// daemonVersion is the version the sandbox's ready daemon reports, for
+// the job log; a daemon that does not say is not an error.
+func (e *docker) daemonVersion(ctx context.Context, id SandboxID, tlsConfig *tls.Config) string {
+	v, err := innerdaemon.Version(ctx, innerdaemon.HTTPClient(tlsConfig, readyAttemptLimit, e.daemonDialer(id)), daemonTLSAddr)
+	switch {
+	case err != nil:
+		return "version unknown (" + err.Error() + ")"
+	case v.APIVersion != "":
+		return "Docker Engine " + v.Version + " (API " + v.APIVersion + ")"
+	}
+	return "Docker Engine " + v.Version
+}
+
 func (e *docker) daemonStillRunning(ctx context.Context, id SandboxID) error {
 	name := id.Name(RoleDaemon)
 	res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})

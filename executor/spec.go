@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"time"
 
@@ -143,6 +144,11 @@ type DaemonSpec struct {
 	DNS []string
 	// Features are dockerd features (daemon.json "features").
 	Features map[string]bool
+
+	// imageDockerVersion is the daemon image's DOCKER_VERSION (official
+	// docker:dind images set it), read when the daemon is made; "" when
+	// the image does not say.
+	imageDockerVersion string
 }
 
 // Proxy is what the daemon's pulls and pushes go through; empty: direct.
@@ -207,6 +213,12 @@ type Spec struct {
 	// mutual-TLS endpoint stays. Never a pooled daemon.
 	PlainTCP bool
 
+	// DaemonRequest is what the job's dind service asks of its daemon
+	// (flags, variables dockerd reads, a pinned image), checked by the
+	// caller against its allow-list. A job with any of it gets a daemon
+	// started for it, never a pooled one.
+	DaemonRequest DaemonRequest
+
 	// BuildEntrypoint replaces the build image's entrypoint when non-nil;
 	// []string{""} removes it (.gitlab-ci.yml entrypoint: [""]).
 	BuildEntrypoint []string
@@ -220,6 +232,83 @@ type Spec struct {
 
 	// Log receives the lines meant for the job log (pull progress, steps).
 	Log io.Writer
+}
+
+// DaemonRequest is what a job asks of its sandbox's daemon. It is added
+// to the operator's settings, never in their place: flags after the
+// operator's, features and no_proxy beside the operator's, a proxy only
+// where the operator set none, an MTU only up to the operator's bound.
+type DaemonRequest struct {
+	// Image is the daemon image the job pins (its dind service's, where
+	// the operator allows it), with how to get it; nil: the operator's.
+	Image *ImageRef
+	// Flags are dockerd flags ("--name" or "--name=value"), appended in
+	// the job's order after the executor's and the operator's.
+	Flags []string
+	// MTU is the job's --mtu: its daemon's default bridge and every
+	// network it creates; at most [daemon] network_mtu when that is set,
+	// else the sandbox network's MTU. 0: none.
+	MTU int
+	// Features are dockerd features the job names; where the operator's
+	// [daemon] features name one too, the operator's value holds.
+	Features map[string]bool
+	// Proxy is the daemon's proxy environment the job asks for: HTTP and
+	// HTTPS where the operator set none, No appended to the operator's.
+	Proxy Proxy
+}
+
+// IsZero reports whether the job asks nothing of its daemon.
+func (r DaemonRequest) IsZero() bool {
+	return r.Image == nil && len(r.Flags) == 0 && r.MTU == 0 && len(r.Features) == 0 && r.Proxy == (Proxy{})
+}
+
+// withDaemonRequest is p with the job's daemon request merged into the
+// operator's daemon settings, and a line for the job log for every part of
+// the request the operator's settings overrule. Nothing the operator set
+// is removed or replaced.
+func (p plan) withDaemonRequest() (plan, []string) {
+	r := p.DaemonRequest
+	var notes []string
+	if r.Image != nil {
+		p.Daemon.Image = *r.Image
+	}
+	if len(r.Features) > 0 {
+		merged := maps.Clone(p.Daemon.Features)
+		if merged == nil {
+			merged = map[string]bool{}
+		}
+		for _, name := range slices.Sorted(maps.Keys(r.Features)) {
+			if op, set := p.Daemon.Features[name]; set {
+				if op != r.Features[name] {
+					notes = append(notes, fmt.Sprintf("the job's --feature %s=%t is not applied: the runner's [daemon] features sets %s=%t", name, r.Features[name], name, op))
+				}
+				continue
+			}
+			merged[name] = r.Features[name]
+		}
+		p.Daemon.Features = merged
+	}
+	for _, v := range []struct {
+		name, key string
+		op        *string
+		job       string
+	}{{"HTTP_PROXY", "http_proxy", &p.Daemon.Proxy.HTTP, r.Proxy.HTTP}, {"HTTPS_PROXY", "https_proxy", &p.Daemon.Proxy.HTTPS, r.Proxy.HTTPS}} {
+		switch {
+		case v.job == "":
+		case *v.op == "":
+			*v.op = v.job
+		case *v.op != v.job:
+			notes = append(notes, fmt.Sprintf("the job's %s for its daemon is not applied: the runner's [daemon] %s holds", v.name, v.key))
+		}
+	}
+	if r.Proxy.No != "" {
+		if p.Daemon.Proxy.No == "" {
+			p.Daemon.Proxy.No = r.Proxy.No
+		} else {
+			p.Daemon.Proxy.No += "," + r.Proxy.No
+		}
+	}
+	return p, notes
 }
 
 // plan is one sandbox to build: the operator's settings and the job's

@@ -18,11 +18,14 @@ func (h *Hooks) PrepareHook(ctx context.Context) error {
 	}
 	defer engine.Close()
 	fmt.Fprintf(h.Stdout, "Preparing dind-executor sandbox %s for job %d (project %d)\n", id.SandboxID, id.JobID, id.ProjectID)
-	spec, err := h.Spec(id, job)
+	spec, notes, err := h.spec(id, job)
 	if err != nil {
 		return err
 	}
 	reportServices(h.Stdout, job.Services)
+	for _, n := range notes {
+		fmt.Fprintln(h.Stdout, n)
+	}
 	sb, err := engine.Prepare(ctx, spec)
 	// Whether or not this job took a warm daemon, the pool is topped up
 	// for the next one.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
+	"gitlab.com/dind-executor/dind-executor/config"
 	"gitlab.com/dind-executor/dind-executor/executor"
 )
 
@@ -17,19 +18,26 @@ import (
 const certMargin = time.Hour
 
 // Spec turns the operator's config and the job into the executor's request,
-// applying the operator's policy: a refused image, service, user or pull
-// policy is an error that names the rule.
+// applying the operator's policy: a refused image, service, user, pull
+// policy or dockerd flag is an error that names the rule.
 func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, error) {
+	spec, _, err := h.spec(id, job)
+	return spec, err
+}
+
+// spec is Spec with the lines for the job log that say what became of the
+// job's request to its daemon (its image, flags and variables).
+func (h *Hooks) spec(id executor.Identity, job *JobResponse) (executor.Spec, []string, error) {
 	c := h.Config
 	buildName := job.Image.Name
 	if buildName == "" {
 		buildName = c.Sandbox.DefaultImage
 	} else if err := c.Policy.CheckImage(buildName); err != nil {
-		return executor.Spec{}, err
+		return executor.Spec{}, nil, err
 	}
 	user := job.Image.ExecutorOpts.Docker.User
 	if err := c.Policy.CheckUser(user); err != nil {
-		return executor.Spec{}, err
+		return executor.Spec{}, nil, err
 	}
 	helperName := c.Sandbox.HelperImage
 	if helperName == "" {
@@ -37,34 +45,53 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 	}
 	operatorImages := map[string]string{c.Sandbox.DindImage: "dind_image", helperName: "helper_image", c.Sandbox.DefaultImage: "default_image"}
 	if err := checkPlatform(buildName, job.Image.ExecutorOpts.Docker.Platform, operatorImages); err != nil {
-		return executor.Spec{}, fmt.Errorf("job image: %w", err)
+		return executor.Spec{}, nil, fmt.Errorf("job image: %w", err)
 	}
 	build, err := h.imageRef(buildName, job.Image.PullPolicy, job.Image.ExecutorOpts.Docker.Platform, job)
 	if err != nil {
-		return executor.Spec{}, fmt.Errorf("job image: %w", err)
-	}
-	// The daemon is the operator's, made exactly as the pool makes them
-	// (so a job can take a pooled one); only the job's login is added.
-	daemonAuth, err := registryAuth(c.Sandbox.DindImage, job)
-	if err != nil {
-		return executor.Spec{}, fmt.Errorf("dind image: %w", err)
+		return executor.Spec{}, nil, fmt.Errorf("job image: %w", err)
 	}
 	helper, err := h.imageRef(helperName, nil, "", job)
 	if err != nil {
-		return executor.Spec{}, fmt.Errorf("helper image: %w", err)
+		return executor.Spec{}, nil, fmt.Errorf("helper image: %w", err)
 	}
 	if err := checkServices(job.Services); err != nil {
-		return executor.Spec{}, err
+		return executor.Spec{}, nil, err
 	}
 	services, err := h.services(job, operatorImages)
 	if err != nil {
-		return executor.Spec{}, err
+		return executor.Spec{}, nil, err
 	}
 	dockerHost, plainTCP := plainTCPRequest(job)
-	if plainTCP {
+	plain := plainNotAsked
+	switch {
+	case plainTCP:
 		if err := checkPlainTCP(c.Sandbox.PlainTCP, dockerHost); err != nil {
-			return executor.Spec{}, err
+			return executor.Spec{}, nil, err
 		}
+		plain = plainServed
+	case c.Sandbox.PlainTCP == config.PlainTCPRefuse:
+		plain = plainRefused
+	}
+	// The daemon is the operator's, made exactly as the pool makes them
+	// (so a job can take a pooled one), unless the job's dind service asks
+	// something of it; the job's login is added.
+	ask, err := askOfDaemon(job, plain)
+	if err != nil {
+		return executor.Spec{}, nil, err
+	}
+	pinned, imageNote, err := h.daemonImage(job, operatorImages)
+	if err != nil {
+		return executor.Spec{}, nil, err
+	}
+	ask.request.Image = pinned
+	daemonImage := c.Sandbox.DindImage
+	if pinned != nil {
+		daemonImage = pinned.Name
+	}
+	daemonAuth, err := registryAuth(daemonImage, job)
+	if err != nil {
+		return executor.Spec{}, nil, fmt.Errorf("dind image: %w", err)
 	}
 
 	return executor.Spec{
@@ -74,13 +101,14 @@ func (h *Hooks) Spec(id executor.Identity, job *JobResponse) (executor.Spec, err
 		Services:        services,
 		DaemonAuth:      daemonAuth,
 		DaemonAliases:   daemonAliases(job.Services),
+		DaemonRequest:   ask.request,
 		PlainTCP:        plainTCP,
 		BuildEntrypoint: job.Image.Entrypoint,
 		BuildUser:       user,
 		CertLifetime:    time.Duration(job.TimeoutSeconds())*time.Second + certMargin,
 		RunnerVersion:   h.Env.RunnerVersion,
 		Log:             h.Stdout,
-	}, nil
+	}, append([]string{imageNote}, ask.notes...), nil
 }
 
 // imageRef resolves how to get one image: the pull policies (the job's

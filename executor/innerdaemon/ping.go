@@ -7,11 +7,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/moby/moby/client"
 )
@@ -48,6 +51,58 @@ func Ping(ctx context.Context, c *http.Client, addr string) error {
 		return fmt.Errorf("/_ping answered %d: %s", resp.StatusCode, bytes.TrimSpace(body))
 	}
 	return nil
+}
+
+// VersionInfo is what a daemon says of itself on /version.
+type VersionInfo struct {
+	Version    string `json:"Version"`
+	APIVersion string `json:"ApiVersion"`
+}
+
+// Version asks the daemon at addr for its version once. The answer is the
+// job's daemon's to make up: it is read with a bound and shown as text only.
+func Version(ctx context.Context, c *http.Client, addr string) (VersionInfo, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/version", nil)
+	if err != nil {
+		return VersionInfo{}, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return VersionInfo{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxVersionAnswer))
+	if err != nil {
+		return VersionInfo{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return VersionInfo{}, fmt.Errorf("/version answered %d", resp.StatusCode)
+	}
+	var v VersionInfo
+	if err := json.Unmarshal(body, &v); err != nil {
+		return VersionInfo{}, fmt.Errorf("/version: %w", err)
+	}
+	v.Version, v.APIVersion = printable(v.Version), printable(v.APIVersion)
+	return v, nil
+}
+
+// maxVersionAnswer bounds /version: a real answer is about 1 KiB.
+const maxVersionAnswer = 64 << 10
+
+// printable keeps at most 64 characters of s that are safe in a log
+// line.
+func printable(s string) string {
+	out := []rune{}
+	for _, r := range s {
+		if len(out) == 64 {
+			break
+		}
+		if r < 0x20 || r == 0x7f || !utf8.ValidRune(r) || unicode.Is(unicode.Bidi_Control, r) {
+			r = '?'
+		}
+		out = append(out, r)
+	}
+	return string(out)
 }
 
 // MaxResponse bounds one answer of a sandbox's daemon: the job controls

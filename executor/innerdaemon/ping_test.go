@@ -49,3 +49,33 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// /version is read with a bound, and what the job's daemon says is made
+// safe to print.
+func TestVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       VersionInfo
+		wantErr    bool
+	}{
+		{"a daemon", `{"Version":"26.1.5+dfsg1","ApiVersion":"1.45","Os":"linux"}`, VersionInfo{"26.1.5+dfsg1", "1.45"}, false},
+		{"control characters", "{\"Version\":\"27\\u001b[31m\\n\",\"ApiVersion\":\"1.47\"}", VersionInfo{"27?[31m?", "1.47"}, false},
+		{"not JSON", "hello", VersionInfo{}, true},
+		{"too large", `{"Version":"` + strings.Repeat("x", maxVersionAnswer) + `"}`, VersionInfo{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/version" {
+					http.NotFound(w, r)
+					return
+				}
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			got, err := Version(t.Context(), srv.Client(), strings.TrimPrefix(srv.URL, "https://"))
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("Version = %+v, %v; want %+v, error %v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
