@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/moby/moby/client"
 
 	"gitlab.com/dind-executor/dind-executor/executor"
@@ -85,12 +87,15 @@ func removeSeedCaches() error {
 			return err
 		}
 	}
-	vols, err := api.VolumeList(ctx, client.VolumeListOptions{Filters: project})
+	// Only the project's cache volumes (they carry its key, no sandbox):
+	// a sandbox's own volumes go with it, and one still in use belongs to
+	// a job that is not this run's.
+	vols, err := api.VolumeList(ctx, client.VolumeListOptions{Filters: project.Clone().Add("label", executor.LabelProjectKey)})
 	if err != nil {
 		return err
 	}
 	for _, v := range vols.Items {
-		if _, err := api.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil {
+		if _, err := api.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsConflict(err) {
 			return err
 		}
 	}
