@@ -36,11 +36,13 @@ type teardownResult struct {
 
 // teardown removes every container, volume and network labelled with the
 // sandbox id. With ask not nil, the sandbox's daemon is first asked what
-// it produced, for as long as ask lasts (at most producedTimeout). The job's containers (build, helper, services) go at once,
-// while the daemon is asked and its layer cache cleaned; the daemon and
-// markers go next, then volumes and the network together. It carries on
-// past each failure and joins the errors; objects already gone count as
-// removed. Safe after a failed prepare and idempotent.
+// it produced, for as long as ask lasts (at most producedTimeout). The
+// job's containers (build, helper, services) go at once, while the daemon
+// is asked (and its layer cache cleaned, which waits for them); the daemon
+// and markers go as soon as it has answered, then volumes and the network
+// together. It carries on past each failure and joins the errors; objects
+// already gone count as removed. Safe after a failed prepare and
+// idempotent.
 func (e *docker) teardown(ctx context.Context, sandboxID SandboxID, ask context.Context) (teardownResult, error) {
 	var res teardownResult
 	removed := &res.Removed
@@ -75,11 +77,12 @@ func (e *docker) teardown(ctx context.Context, sandboxID SandboxID, ask context.
 	if ask != nil || cached {
 		inner, innerErr = e.innerClient(ctx, sandboxID)
 	}
+	var jobsRemoved Removed
 	var jobErr error
 	jobsGone := make(chan struct{})
 	go func() {
 		defer close(jobsGone)
-		jobErr = e.removeContainers(ctx, jobs, removed)
+		jobErr = e.removeContainers(ctx, jobs, &jobsRemoved)
 	}()
 	if ask != nil {
 		res.asked = true
@@ -90,9 +93,8 @@ func (e *docker) teardown(ctx context.Context, sandboxID SandboxID, ask context.
 			cancel()
 		}
 	}
-	<-jobsGone
-	errs = append(errs, jobErr)
 	if cached {
+		<-jobsGone
 		summary, err := e.releaseLayerCache(ctx, sandboxID, claim, inner, innerErr)
 		removed.LayerCache = summary
 		errs = append(errs, err)
@@ -100,7 +102,12 @@ func (e *docker) teardown(ctx context.Context, sandboxID SandboxID, ask context.
 	if inner != nil {
 		inner.Close()
 	}
+	// Without a layer cache to clean, the daemon has told what it holds
+	// and goes now, beside the job's containers.
 	errs = append(errs, e.removeContainers(ctx, rest, removed))
+	<-jobsGone
+	errs = append(errs, jobErr)
+	removed.add(jobsRemoved)
 
 	// Volumes and the network no longer have users: both go at once.
 	var volErr, netErr error
