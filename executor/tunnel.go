@@ -20,10 +20,15 @@ import (
 // daemon container of a relay from its stdin and stdout to the daemon's
 // port; mutual TLS runs end to end over it, from the executor's memory.
 
-// relayCommand connects stdin and stdout to host:port inside a container:
-// nc as the image has it (docker:dind's busybox), else busybox's.
+// relayCommand connects stdin and stdout to host:port inside a container,
+// with nc as the image has it (docker:dind's busybox), else busybox's. It
+// keeps trying to connect for relayWait, so a connection asked for while
+// dockerd starts goes through the moment its port opens, without another
+// exec; what the client wrote meanwhile waits in the pipe.
 func relayCommand(host string, port int) []string {
-	const script = `if command -v nc >/dev/null 2>&1; then exec nc "$0" "$1"; fi; exec busybox nc "$0" "$1"`
+	const script = `nc=nc; command -v nc >/dev/null 2>&1 || nc="busybox nc"
+i=0; while [ $i -lt 40 ]; do $nc "$0" "$1" 2>/dev/null && exit 0; i=$((i+1)); sleep 0.05; done
+echo "nothing accepts connections on $0:$1" >&2; exit 1`
 	return []string{"sh", "-c", script, host, strconv.Itoa(port)}
 }
 
