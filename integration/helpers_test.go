@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,3 +191,32 @@ func execInContainer(api *client.Client, containerName, user string, cmd ...stri
 	}
 	return res.ExitCode, out.String(), nil
 }
+
+// BuildKit's plain progress output (`docker build` with buildx installed,
+// `docker buildx build`): "#N [stage i/n] INSTRUCTION" names step N, and
+// "#N CACHED" says it came from a cache.
+var (
+	buildkitStepLine   = regexp.MustCompile(`(?m)^#(\d+) (\[.*)$`)
+	buildkitCachedLine = regexp.MustCompile(`(?m)^#(\d+) CACHED$`)
+)
+
+// stepCached reports whether the one BuildKit build in log has a step whose
+// name starts with prefix, and whether that step came from a cache.
+func stepCached(log, prefix string) (found, cached bool) {
+	for _, step := range buildkitStepLine.FindAllStringSubmatch(log, -1) {
+		if strings.HasPrefix(step[2], prefix) {
+			for _, c := range buildkitCachedLine.FindAllStringSubmatch(log, -1) {
+				if c[1] == step[1] {
+					return true, true
+				}
+			}
+			return true, false
+		}
+	}
+	return false, false
+}
+
+// seedRunStep is the seed Dockerfile's RUN step: the step to watch for the
+// cache, since BuildKit shows a COPY as CACHED even in a cold build when
+// the same COPY already ran in another stage.
+const seedRunStep = "[builder 4/4] RUN"

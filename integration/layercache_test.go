@@ -46,8 +46,8 @@ func TestLayerCacheKeepsLayersForTheProjectsNextJob(t *testing.T) {
 		if !strings.Contains(log, "Layer cache: the daemon's data root is the project's volume dind-layers-") {
 			t.Errorf("job %d log does not name its layer volume", step.job.ID)
 		}
-		if got := strings.Contains(log, "Using cache"); got != step.wantCache {
-			t.Errorf("job %d: build used the cache = %v, want %v", step.job.ID, got, step.wantCache)
+		if found, cached := stepCached(log, seedRunStep); !found || cached != step.wantCache {
+			t.Errorf("job %d: %q found %v, from the cache %v; want from the cache %v", step.job.ID, seedRunStep, found, cached, step.wantCache)
 		}
 		if !strings.Contains(res.RunnerLog, "layer cache: ") {
 			t.Errorf("job %d: cleanup did not report the layer cache:\n%s", step.job.ID, res.RunnerLog)

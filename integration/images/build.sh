@@ -8,6 +8,9 @@
 #   dind-executor.local/dind:test     docker:dind look-alike (dind/ in this folder)
 #   dind-executor.local/job:test      tag of base
 #   dind-executor.local/helper:test   base + a gitlab-runner test double (helper/)
+#   dind-executor.local/buildkit:test buildkitd + buildctl (compiled from the Go
+#                                     module proxy, buildkit/) + base's runc, for
+#                                     buildx's docker-container driver
 #
 # Usage: build.sh [--force] [--check]
 #   --force   rebuild every image even if it is up to date (or DIND_IMAGES_FORCE=1)
@@ -24,8 +27,9 @@
 #
 # Reuse: each image carries the label io.dind-executor.images.rev, a hash of the
 # inputs that define it (base: suite, variant and package list in
-# base/packages.txt; dind: base rev + every file under dind/). An image whose
-# label matches is reused; job is reused when it is the same image
+# base/packages.txt; dind: base rev + every file under dind/; buildkit: base
+# rev + every file under buildkit/, where the BuildKit version is pinned). An
+# image whose label matches is reused; job is reused when it is the same image
 # ID as base. See README.md.
 set -euo pipefail
 export LC_ALL=C
@@ -37,10 +41,14 @@ readonly BASE_IMAGE=dind-executor.local/base:trixie
 readonly DIND_IMAGE=dind-executor.local/dind:test
 readonly JOB_IMAGE=dind-executor.local/job:test
 readonly HELPER_IMAGE=dind-executor.local/helper:test
+readonly BUILDKIT_IMAGE=dind-executor.local/buildkit:test
 readonly SUITE=trixie VARIANT=minbase
 # Part of the base rev: bump the "v" when build_base changes in a way that
 # should rebuild existing base images.
 readonly BASE_RECIPE="base-v1 suite=$SUITE variant=$VARIANT"
+# Part of the buildkit rev: bump when build_buildkit changes how the image is
+# put together (the compile is defined by buildkit/compile.sh).
+readonly BUILDKIT_RECIPE="buildkit-v1"
 readonly DEFAULT_MIRROR=http://deb.debian.org/debian
 readonly LOCK_FILE=/var/tmp/dind-executor-images.lock
 
@@ -137,8 +145,11 @@ apt_mirror() {
 # ---------------------------------------------------------------- cleanup
 
 readonly WORK_PREFIX=/var/tmp/dind-executor-base.
+readonly BK_PREFIX=/var/tmp/dind-executor-buildkit.
 WORK=      # temp dir of a base build ($WORK_PREFIX*), removed on exit
 CHILD=     # pid of a long-running build step (see run), stopped on INT/TERM
+BK_DIR=    # temp dir of the buildkit build ($BK_PREFIX*), removed on exit
+BK_PID=    # pid of the background BuildKit compile (its own process group)
 LOG=       # build log (kept and shown on failure)
 OLD_IDS=() # image IDs replaced by this run, removed (best effort) at the end
 
@@ -174,6 +185,7 @@ run() {
 }
 
 on_signal() {
+	stop_bk_compile
 	if [[ -n $CHILD ]]; then
 		echo "build.sh: interrupted; stopping the running build step" >&4
 		kill -TERM -- "-$CHILD" 2>/dev/null || true
@@ -188,7 +200,9 @@ on_signal() {
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	stop_bk_compile
 	[[ -n $WORK ]] && remove_workdir "$WORK"
+	[[ -n $BK_DIR ]] && rm -rf --one-file-system "$BK_DIR"
 	if [[ -n $LOG && -f $LOG ]]; then
 		if ((rc != 0)); then
 			echo "build.sh: build failed (exit $rc); last lines of $LOG:" >&4
@@ -257,6 +271,61 @@ build_base() {
 	WORK=
 }
 
+# The BuildKit compile runs in the background (its own process group) from
+# before the base image is made until build_buildkit needs its binaries: it
+# is the costly part of a cold run and needs neither base nor the network
+# beyond the Go module proxy.
+start_bk_compile() {
+	BK_DIR=$(mktemp -d "${BK_PREFIX}XXXXXXXX")
+	setsid bash "$HERE/buildkit/compile.sh" "$BK_DIR/bin" >"$BK_DIR/compile.log" 2>&1 </dev/null &
+	BK_PID=$!
+}
+
+stop_bk_compile() {
+	[[ -n $BK_PID ]] || return 0
+	kill -TERM -- "-$BK_PID" 2>/dev/null || true
+	wait "$BK_PID" 2>/dev/null || true
+	BK_PID=
+}
+
+# dind-executor.local/buildkit:test: what buildx's docker-container driver
+# needs in its image (it runs the image's entrypoint with buildkitd's flags,
+# then execs `buildctl debug workers`, `buildctl dial-stdio` and `buildkitd
+# --version` in it): the static buildkitd and buildctl, and Debian's runc
+# (the OCI worker's runtime) with the libraries it links, copied out of base.
+# Nothing else, so that a job can `docker load` it quickly (~80 MB).
+build_buildkit() {
+	local rev=$1 rc=0 rootfs
+	if [[ -z $BK_PID ]]; then
+		start_bk_compile
+	fi
+	echo "+ waiting for buildkit/compile.sh (background since the start of this run)"
+	wait "$BK_PID" || rc=$?
+	BK_PID=
+	cat "$BK_DIR/compile.log"
+	((rc == 0)) || { echo "buildkit/compile.sh failed (exit $rc)"; return 1; }
+
+	rootfs=$BK_DIR/rootfs
+	mkdir -p "$rootfs"/{usr/bin,etc/buildkit,var/lib/buildkit,run,tmp}
+	chmod 1777 "$rootfs/tmp"
+	cp "$BK_DIR"/bin/buildkitd "$BK_DIR"/bin/buildctl "$rootfs/usr/bin/"
+	echo "+ runc and its libraries from $BASE_IMAGE"
+	# shellcheck disable=SC2016 # expanded by the container's shell
+	docker run --rm --network=none --entrypoint sh "$BASE_IMAGE" -c '
+		set -e
+		libs=$(ldd /usr/sbin/runc | grep -o "/[^ ]*")
+		cd / && tar -chf - usr/sbin/runc etc/ld.so.cache $(for l in $libs; do echo "${l#/}"; done)
+	' | tar -C "$rootfs" -xf -
+	echo "+ docker import -> $BUILDKIT_IMAGE"
+	tar --numeric-owner --owner=0 --group=0 -C "$rootfs" -c . | docker import \
+		--change "LABEL $REV_LABEL=$rev" \
+		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+		--change 'ENTRYPOINT ["buildkitd"]' \
+		- "$BUILDKIT_IMAGE"
+	rm -rf --one-file-system "$BK_DIR"
+	BK_DIR=
+}
+
 # build_dir IMAGE DIR REV: an image FROM base, defined by a folder here.
 build_dir() {
 	local image=$1 dir=$2 rev=$3
@@ -287,7 +356,7 @@ fi
 # lock, and an orphaned build step would hold it too (it inherits the lock
 # fd), so nobody is using them any more.
 if [[ -n $LOCKED ]] && ((EUID == 0)); then
-	for dir in "$WORK_PREFIX"*; do
+	for dir in "$WORK_PREFIX"* "$BK_PREFIX"*; do
 		if [[ -d $dir ]]; then
 			echo "build.sh: removing stale $dir" >&2
 			remove_workdir "$dir" || true
@@ -298,6 +367,7 @@ fi
 base_rev=$({ echo "$BASE_RECIPE"; package_list; } | sha)
 dind_rev=$({ echo "base=$base_rev"; files_digest "$HERE/dind"; } | sha)
 helper_rev=$({ echo "base=$base_rev"; files_digest "$HERE/helper"; } | sha)
+buildkit_rev=$({ echo "base=$base_rev"; echo "$BUILDKIT_RECIPE"; files_digest "$HERE/buildkit"; } | sha)
 
 stale=0
 # step NAME REV KIND: decide, build if needed, print one line.
@@ -329,6 +399,7 @@ step() {
 			base) build_base "$rev" >&3 2>&3 ;;
 			dind) build_dir "$DIND_IMAGE" "$HERE/dind" "$rev" >&3 2>&3 ;;
 			helper) build_dir "$HELPER_IMAGE" "$HERE/helper" "$rev" >&3 2>&3 ;;
+			buildkit) build_buildkit "$rev" >&3 2>&3 ;;
 			tag) docker tag "$BASE_IMAGE" "$name" >&3 2>&3 ;;
 		esac
 		[[ -n $old && $old != "$(image_id "$name")" ]] && OLD_IDS+=("$old")
@@ -338,10 +409,16 @@ step() {
 		"$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')" "$rev"
 }
 
+# Start the BuildKit compile now when its image is to be built, so that it
+# overlaps the base build (mostly network and dpkg).
+if [[ -z $check_only ]] && { [[ -n $force ]] || [[ $(image_rev "$BUILDKIT_IMAGE") != "$buildkit_rev" ]]; }; then
+	start_bk_compile
+fi
 step "$BASE_IMAGE" "$base_rev" base
 step "$DIND_IMAGE" "$dind_rev" dind
 step "$JOB_IMAGE" "$base_rev" tag
 step "$HELPER_IMAGE" "$helper_rev" helper
+step "$BUILDKIT_IMAGE" "$buildkit_rev" buildkit
 
 # Drop images this run replaced, if nothing uses them any more (no -f: an
 # image still tagged, used by a container or by a child image stays). Two
