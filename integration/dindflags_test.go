@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/moby/moby/client"
 
-	"gitlab.com/dind-executor/dind-executor/config"
 	"gitlab.com/dind-executor/dind-executor/executor"
 	"gitlab.com/dind-executor/dind-executor/integration/runner"
 	"gitlab.com/dind-executor/dind-executor/integration/seedjob"
@@ -48,25 +46,7 @@ func TestDinDServiceFlagsReachTheDaemon(t *testing.T) {
 	toml := seedConfig() + fmt.Sprintf("\n[limits]\npids = %d\n\n[pool]\nsize = 1\n", 5000+newJobID()%1000)
 	e := newEmulator(t, toml)
 	e.PrepareAttempts = 1
-	cfg, err := config.Parse([]byte(toml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := executor.SettingsFromConfig(cfg).PoolKey()
-	pool := func(args ...string) string {
-		out, err := exec.Command(env.binary, append(e.Args, append([]string{"pool"}, args...)...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("pool %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	t.Cleanup(func() {
-		waitFor(t, "the background fill ends", time.Minute, func() bool { return poolObjects(t, key, "pool-fill-lock") == 0 })
-		pool("drain")
-		if n := poolObjects(t, key, ""); n != 0 {
-			t.Errorf("%d containers of the pool are left after drain", n)
-		}
-	})
+	key, pool := warmPool(t, e, toml)
 	if out := pool("fill"); !strings.Contains(out, "started 1 pooled daemons") {
 		t.Fatalf("pool fill: %s", out)
 	}

@@ -44,20 +44,17 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	}
 }
 
-// With a warm pool, prepare takes a daemon that is already up; the pool
-// refills itself in the background, and each pooled daemon serves one job
-// and goes with it.
-func TestWarmPoolServesJobsAndRefills(t *testing.T) {
-	t.Parallel()
-	// A pids limit of its own gives this test its own pool.
-	toml, _ := withAudit(t, seedConfig()+fmt.Sprintf("\n[limits]\npids = %d\n\n[pool]\nsize = 1\n", 4000+newJobID()%1000))
-	e := newEmulator(t, toml)
+// warmPool is the pool of the config toml, which e runs with: its key, and
+// `dind-executor pool <args>`. When the test ends the pool is drained and
+// nothing of it may be left.
+func warmPool(t *testing.T, e *runner.Emulator, toml string) (key string, pool func(args ...string) string) {
+	t.Helper()
 	cfg, err := config.Parse([]byte(toml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := executor.SettingsFromConfig(cfg).PoolKey()
-	pool := func(args ...string) string {
+	key = executor.SettingsFromConfig(cfg).PoolKey()
+	pool = func(args ...string) string {
 		out, err := exec.Command(env.binary, append(e.Args, append([]string{"pool"}, args...)...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("pool %v: %v\n%s", args, err, out)
@@ -71,6 +68,18 @@ func TestWarmPoolServesJobsAndRefills(t *testing.T) {
 			t.Errorf("%d containers of the pool are left after drain", n)
 		}
 	})
+	return key, pool
+}
+
+// With a warm pool, prepare takes a daemon that is already up; the pool
+// refills itself in the background, and each pooled daemon serves one job
+// and goes with it.
+func TestWarmPoolServesJobsAndRefills(t *testing.T) {
+	t.Parallel()
+	// A pids limit of its own gives this test its own pool.
+	toml, _ := withAudit(t, seedConfig()+fmt.Sprintf("\n[limits]\npids = %d\n\n[pool]\nsize = 1\n", 4000+newJobID()%1000))
+	e := newEmulator(t, toml)
+	key, pool := warmPool(t, e, toml)
 
 	if out := pool("fill"); !strings.Contains(out, "started 1 pooled daemons") {
 		t.Fatalf("pool fill: %s", out)
