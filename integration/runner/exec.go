@@ -84,8 +84,13 @@ func (e *Emulator) runExec(ctx context.Context, req execRequest) Exec {
 	if req.started != nil {
 		req.started(cmd.Process.Pid)
 	}
+	peak := sampleHWM(cmd.Process.Pid)
 	waitCh := make(chan error, 1)
-	go func() { waitCh <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		peak.stop()
+		waitCh <- err
+	}()
 
 	var err error
 	select {
@@ -96,11 +101,7 @@ func (e *Emulator) runExec(ctx context.Context, req execRequest) Exec {
 		err, rec.Ended, rec.TermToExit = k.err, k.ending, k.termToExit
 	}
 	rec.Duration = time.Since(rec.Started)
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			rec.MaxRSSKB = ru.Maxrss
-		}
-	}
+	rec.MaxRSSKB = peak.kb()
 	rec.Output = captured.String()
 	e.classify(&rec, err, filepath.Join(req.tmpDir, BuildExitCodeFileName))
 	return rec

@@ -43,8 +43,8 @@ type Exec struct {
 
 	Started  time.Time
 	Duration time.Duration
-	// MaxRSSKB is the driver process's peak resident memory (ru_maxrss,
-	// KiB), when it was reaped.
+	// MaxRSSKB is the driver process's peak resident memory in KiB, as its
+	// VmHWM sampled while it ran (see sampleHWM).
 	MaxRSSKB int64
 
 	// ExitCode is the driver's exit status; -1 when it died by a signal or
