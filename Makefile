@@ -19,7 +19,8 @@ demo: setup
 # Unit and integration tests (the integration tests need a real Engine).
 test: setup
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	# Integration tests mostly wait on the Engine: four at a time on two CPUs.
+	$(GO) test -count=1 -timeout 30m -parallel 4 ./...
 
 # Tests that need no Docker Engine.
 unit:
