@@ -19,8 +19,7 @@ demo: setup
 # Unit and integration tests (the integration tests need a real Engine).
 test: setup
 	$(GO) vet ./...
-	# Integration tests mostly wait on the Engine: four at a time on two CPUs.
-	$(GO) test -count=1 -timeout 30m -parallel 4 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 # Tests that need no Docker Engine.
 unit:
