@@ -121,7 +121,7 @@ func (e *docker) startPooled(ctx context.Context, s Settings, log io.Writer) (er
 	if err != nil {
 		return err
 	}
-	if err := e.waitReady(ctx, id.SandboxID, daemon.tls, s.Daemon.ReadyTimeout); err != nil {
+	if _, err := e.waitReady(ctx, id.SandboxID, daemon.tls, s.Daemon.ReadyTimeout); err != nil {
 		return err
 	}
 	fmt.Fprintf(log, "pooled daemon %s ready (pool %s)\n", id.Name(RoleDaemon), s.PoolKey())

@@ -110,7 +110,8 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 		return nil, err
 	}
 
-	if err := e.waitReady(ctx, id.SandboxID, daemon.tls, p.Daemon.ReadyTimeout); err != nil {
+	version, err := e.waitReady(ctx, id.SandboxID, daemon.tls, p.Daemon.ReadyTimeout)
+	if err != nil {
 		return nil, err
 	}
 	sb.ReadyAfter = time.Since(daemon.started)
@@ -122,7 +123,7 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 	} else {
 		fmt.Fprintf(log, "Warm TLS daemon ready (mutual TLS, CA %s)\n", sb.CA.Fingerprint[:16])
 	}
-	fmt.Fprintf(log, "Daemon: %s, image %s\n", e.daemonVersion(ctx, id.SandboxID, daemon.tls), p.Daemon.Image.Name)
+	fmt.Fprintf(log, "Daemon: %s, image %s\n", describeVersion(version), p.Daemon.Image.Name)
 
 	if err := e.checkRunning(ctx, id.SandboxID, RoleBuild, RoleHelper); err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ const (
 // A TCP connect is not enough: dockerd opens its port before it serves. It
 // stops at once when the daemon container exits, and its errors carry the
 // daemon's last log lines so the operator sees why.
-func (e *docker) waitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Config, timeout time.Duration) error {
+func (e *docker) waitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Config, timeout time.Duration) (innerdaemon.VersionInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	attempts := 0
@@ -46,33 +46,31 @@ func (e *docker) waitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Con
 	httpClient := innerdaemon.HTTPClient(tlsConfig, readyAttemptLimit, e.daemonDialer(id))
 	for {
 		attempts++
-		lastErr = innerdaemon.Ping(ctx, httpClient, daemonTLSAddr)
-		if lastErr == nil {
-			return nil
+		version, err := innerdaemon.Ping(ctx, httpClient, daemonTLSAddr)
+		if lastErr = err; err == nil {
+			return version, nil
 		}
 		if attempts%10 == 0 {
 			if err := e.daemonStillRunning(ctx, id); err != nil {
 				if ctx.Err() != nil {
-					return notReady()
+					return innerdaemon.VersionInfo{}, notReady()
 				}
-				return err
+				return innerdaemon.VersionInfo{}, err
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return notReady()
+			return innerdaemon.VersionInfo{}, notReady()
 		case <-time.After(readyPollInterval):
 		}
 	}
 }
 
-// daemonVersion is the version the sandbox's ready daemon reports, for
-// the job log; a daemon that does not say is not an error.
-func (e *docker) daemonVersion(ctx context.Context, id SandboxID, tlsConfig *tls.Config) string {
-	v, err := innerdaemon.Version(ctx, innerdaemon.HTTPClient(tlsConfig, readyAttemptLimit, e.daemonDialer(id)), daemonTLSAddr)
+// describeVersion is what the daemon said of itself, for the job log.
+func describeVersion(v innerdaemon.VersionInfo) string {
 	switch {
-	case err != nil:
-		return "version unknown (" + err.Error() + ")"
+	case v.Version == "":
+		return "version unknown (its answer did not say)"
 	case v.APIVersion != "":
 		return "Docker Engine " + v.Version + " (API " + v.APIVersion + ")"
 	}

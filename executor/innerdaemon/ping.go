@@ -7,11 +7,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -34,60 +34,39 @@ func HTTPClient(tlsConfig *tls.Config, timeout time.Duration, dial DialFunc) *ht
 	}
 }
 
-// Ping asks the daemon at addr (host:port) for /_ping once. A TCP connect
-// is not enough: dockerd opens its port before it serves.
-func Ping(ctx context.Context, c *http.Client, addr string) error {
+// Ping asks the daemon at addr (host:port) for /_ping once, and returns
+// what it says of itself in the answer's headers (Server: Docker/<version>,
+// API-Version), so knowing the version costs no other request. A TCP
+// connect is not enough: dockerd opens its port before it serves.
+func Ping(ctx context.Context, c *http.Client, addr string) (VersionInfo, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/_ping", nil)
 	if err != nil {
-		return err
+		return VersionInfo{}, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return err
+		return VersionInfo{}, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/_ping answered %d: %s", resp.StatusCode, bytes.TrimSpace(body))
+		return VersionInfo{}, fmt.Errorf("/_ping answered %d: %s", resp.StatusCode, bytes.TrimSpace(body))
 	}
-	return nil
+	return versionFromHeaders(resp.Header), nil
 }
 
-// VersionInfo is what a daemon says of itself on /version.
+// VersionInfo is what a daemon says of itself; the job controls the
+// daemon, so both are cut to a short printable string.
 type VersionInfo struct {
-	Version    string `json:"Version"`
-	APIVersion string `json:"ApiVersion"`
+	Version    string
+	APIVersion string
 }
 
-// Version asks the daemon at addr for its version once. The answer is the
-// job's daemon's to make up: it is read with a bound and shown as text only.
-func Version(ctx context.Context, c *http.Client, addr string) (VersionInfo, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/version", nil)
-	if err != nil {
-		return VersionInfo{}, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return VersionInfo{}, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxVersionAnswer))
-	if err != nil {
-		return VersionInfo{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return VersionInfo{}, fmt.Errorf("/version answered %d", resp.StatusCode)
-	}
-	var v VersionInfo
-	if err := json.Unmarshal(body, &v); err != nil {
-		return VersionInfo{}, fmt.Errorf("/version: %w", err)
-	}
-	v.Version, v.APIVersion = printable(v.Version), printable(v.APIVersion)
-	return v, nil
+func versionFromHeaders(h http.Header) VersionInfo {
+	product, _, _ := strings.Cut(h.Get("Server"), " ")
+	version, _ := strings.CutPrefix(product, "Docker/")
+	return VersionInfo{Version: printable(version), APIVersion: printable(h.Get("API-Version"))}
 }
-
-// maxVersionAnswer bounds /version: a real answer is about 1 KiB.
-const maxVersionAnswer = 64 << 10
 
 // printable keeps at most 64 characters of s that are safe in a log
 // line.

@@ -52,30 +52,42 @@ func (zeros) Read(p []byte) (int, error) {
 
 // /version is read with a bound, and what the job's daemon says is made
 // safe to print.
-func TestVersion(t *testing.T) {
+func TestPingReadsTheVersionFromTheHeaders(t *testing.T) {
 	for _, tc := range []struct {
-		name, body string
-		want       VersionInfo
-		wantErr    bool
+		name           string
+		server, apiVer string
+		want           VersionInfo
 	}{
-		{"a daemon", `{"Version":"26.1.5+dfsg1","ApiVersion":"1.45","Os":"linux"}`, VersionInfo{"26.1.5+dfsg1", "1.45"}, false},
-		{"control characters", "{\"Version\":\"27\\u001b[31m\\n\",\"ApiVersion\":\"1.47\"}", VersionInfo{"27?[31m?", "1.47"}, false},
-		{"not JSON", "hello", VersionInfo{}, true},
-		{"too large", `{"Version":"` + strings.Repeat("x", maxVersionAnswer) + `"}`, VersionInfo{}, true},
+		{"a daemon", "Docker/26.1.5+dfsg1 (linux)", "1.45", VersionInfo{"26.1.5+dfsg1", "1.45"}},
+		{"says nothing", "", "", VersionInfo{}},
+		{"too long", "Docker/" + strings.Repeat("x", 200), "1", VersionInfo{strings.Repeat("x", 64), "1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path != "/version" {
+				if r.URL.Path != "/_ping" {
 					http.NotFound(w, r)
 					return
 				}
-				_, _ = io.WriteString(w, tc.body)
+				w.Header().Set("Server", tc.server)
+				w.Header().Set("API-Version", tc.apiVer)
+				_, _ = io.WriteString(w, "OK")
 			}))
 			defer srv.Close()
-			got, err := Version(t.Context(), srv.Client(), strings.TrimPrefix(srv.URL, "https://"))
-			if (err != nil) != tc.wantErr || got != tc.want {
-				t.Errorf("Version = %+v, %v; want %+v, error %v", got, err, tc.want, tc.wantErr)
+			got, err := Ping(t.Context(), srv.Client(), strings.TrimPrefix(srv.URL, "https://"))
+			if err != nil || got != tc.want {
+				t.Errorf("Ping = %+v, %v; want %+v", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// The job controls its daemon: what it says of itself reaches the job log
+// only as a short printable string.
+func TestVersionFromHeadersIsPrintable(t *testing.T) {
+	h := http.Header{}
+	h.Set("Server", "Docker/27\x1b[31m\u202e (linux)")
+	h.Set("API-Version", "1.47\x7f")
+	if got, want := versionFromHeaders(h), (VersionInfo{"27?[31m?", "1.47?"}); got != want {
+		t.Errorf("versionFromHeaders = %+v, want %+v", got, want)
 	}
 }

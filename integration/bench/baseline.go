@@ -179,7 +179,7 @@ func (d *baselineDaemon) waitPing(ctx context.Context, tlsConfig *tls.Config, ad
 	var lastErr error
 	for {
 		d.PingAttempts++
-		if lastErr = innerdaemon.Ping(ctx, httpClient, addr); lastErr == nil {
+		if _, lastErr = innerdaemon.Ping(ctx, httpClient, addr); lastErr == nil {
 			return nil
 		}
 		select {
