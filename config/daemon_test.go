@@ -170,17 +170,7 @@ func TestValidateDaemon(t *testing.T) {
 			c := Default()
 			tc.modify(&c)
 			err := c.Validate()
-			got := problems(err)
-			if len(got) != len(tc.want) {
-				t.Fatalf("got %d problems, want %d: %v", len(got), len(tc.want), err)
-			}
-			for i, subs := range tc.want {
-				for _, s := range subs {
-					if !strings.Contains(got[i].Error(), s) {
-						t.Errorf("problem %d = %q\nwant it to contain %q", i, got[i], s)
-					}
-				}
-			}
+			wantProblems(t, err, tc.want)
 			if err != nil && strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("a problem shows a password: %v", err)
 			}

@@ -76,17 +76,7 @@ func TestValidate(t *testing.T) {
 			c := Default()
 			tc.modify(&c)
 			err := c.Validate()
-			got := problems(err)
-			if len(got) != len(tc.want) {
-				t.Fatalf("got %d problems, want %d: %v", len(got), len(tc.want), err)
-			}
-			for i, subs := range tc.want {
-				for _, s := range subs {
-					if !strings.Contains(got[i].Error(), s) {
-						t.Errorf("problem %d = %q\nwant it to contain %q", i, got[i], s)
-					}
-				}
-			}
+			wantProblems(t, err, tc.want)
 		})
 	}
 }
@@ -108,6 +98,23 @@ func TestNanoCPUs(t *testing.T) {
 	for _, tc := range cases {
 		if got := (Limits{CPUs: tc.cpus}).NanoCPUs(); got != tc.want {
 			t.Errorf("NanoCPUs(%v) = %d, want %d", tc.cpus, got, tc.want)
+		}
+	}
+}
+
+// wantProblems checks that err holds exactly len(want) problems, the i-th
+// containing every string of want[i].
+func wantProblems(t *testing.T, err error, want [][]string) {
+	t.Helper()
+	got := problems(err)
+	if len(got) != len(want) {
+		t.Fatalf("got %d problems, want %d: %v", len(got), len(want), err)
+	}
+	for i, subs := range want {
+		for _, s := range subs {
+			if !strings.Contains(got[i].Error(), s) {
+				t.Errorf("problem %d = %q\nwant it to contain %q", i, got[i], s)
+			}
 		}
 	}
 }
