@@ -305,7 +305,7 @@ func TestLoadMissingFile(t *testing.T) {
 // renamed toml tag fails here rather than in operators' files.
 func TestSchemaKeys(t *testing.T) {
 	want := []string{
-		"engine", "engine.host", "engine.tls_cert_path", "engine.tls_verify",
+		"engine", "engine.host", "engine.hosts", "engine.tls_cert_path", "engine.tls_verify",
 		"sandbox", "sandbox.dind_image", "sandbox.default_image", "sandbox.helper_image",
 		"sandbox.daemon_security", "sandbox.pull_policy", "sandbox.mtu", "sandbox.ready_timeout",
 		"sandbox.volumes", "sandbox.builds_dir", "sandbox.cache_dir", "sandbox.wait_for_services_timeout", "sandbox.plain_tcp",

@@ -26,12 +26,27 @@ type Engine struct {
 	// resolution: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH or the
 	// local socket.
 	Host string `toml:"host"`
+	// Hosts are several Engines behind one runner (build hosts): each
+	// job's sandbox is placed on one of them. Exclusive with Host.
+	Hosts []string `toml:"hosts"`
 	// TLSCertPath is a directory with ca.pem, cert.pem and key.pem for a
 	// tcp:// host, as the docker executor's tls_cert_path.
 	TLSCertPath string `toml:"tls_cert_path"`
 	// TLSVerify checks the Engine's certificate against ca.pem (the
 	// docker CLI's DOCKER_TLS_VERIFY); false still presents cert.pem.
 	TLSVerify bool `toml:"tls_verify"`
+}
+
+// Endpoints are the Engines sandboxes go to: Hosts, or Host alone; none
+// means the Docker client's own resolution.
+func (e Engine) Endpoints() []string {
+	if len(e.Hosts) > 0 {
+		return e.Hosts
+	}
+	if e.Host != "" {
+		return []string{e.Host}
+	}
+	return nil
 }
 
 // Sandbox describes the per-job Docker-in-Docker sandbox.

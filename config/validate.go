@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,23 +53,41 @@ type addFunc func(format string, args ...any)
 
 func (e Engine) validate(add addFunc) {
 	e.validateTLS(add)
-	if e.Host == "" {
-		return
+	if e.Host != "" && len(e.Hosts) > 0 {
+		add("engine.host and engine.hosts are both set: use engine.host for one Engine, or list every Engine in engine.hosts")
 	}
+	if e.Hosts != nil && len(e.Hosts) == 0 {
+		add("engine.hosts is empty: list the Engines, e.g. [\"tcp://build-1.example.com:2376\", \"tcp://build-2.example.com:2376\"], or remove it")
+	}
+	key := "engine.host"
+	if len(e.Hosts) > 0 {
+		key = "engine.hosts"
+	}
+	seen := map[string]bool{}
+	for _, host := range e.Endpoints() {
+		validateEndpoint(key, host, add)
+		if seen[host] {
+			add("%s lists %q twice: each Engine once", key, host)
+		}
+		seen[host] = true
+	}
+}
+
+func validateEndpoint(key, host string, add addFunc) {
 	const allowed = "use unix://, tcp://, npipe:// or ssh://, or leave it empty to use DOCKER_HOST or the local socket"
-	scheme, rest, ok := strings.Cut(e.Host, "://")
+	scheme, rest, ok := strings.Cut(host, "://")
 	switch {
 	case !ok:
-		add("engine.host = %q has no scheme: %s", e.Host, allowed)
+		add("%s = %q has no scheme: %s", key, host, allowed)
 	case scheme != "unix" && scheme != "tcp" && scheme != "npipe" && scheme != "ssh":
-		add("engine.host = %q has scheme %q: %s", e.Host, scheme, allowed)
+		add("%s = %q has scheme %q: %s", key, host, scheme, allowed)
 	case rest == "":
-		add("engine.host = %q has nothing after %s://: use e.g. %s", e.Host, scheme, hostExample(scheme))
+		add("%s = %q has nothing after %s://: use e.g. %s", key, host, scheme, hostExample(scheme))
 	case scheme == "tcp" || scheme == "ssh":
 		// Only network endpoints need a parseable host; socket and pipe
 		// paths are passed to the client as written.
-		if u, err := url.Parse(e.Host); err != nil || u.Host == "" {
-			add("engine.host = %q has no valid host: use e.g. %s", e.Host, hostExample(scheme))
+		if u, err := url.Parse(host); err != nil || u.Host == "" {
+			add("%s = %q has no valid host: use e.g. %s", key, host, hostExample(scheme))
 		}
 	}
 }
@@ -82,8 +101,12 @@ func (e Engine) validateTLS(add addFunc) {
 		}
 		return
 	}
-	if !strings.HasPrefix(e.Host, "tcp://") {
-		add("engine.tls_cert_path is set but engine.host = %q is not tcp://: TLS applies to a tcp:// Engine, e.g. tcp://docker.example.com:2376", e.Host)
+	if !slices.ContainsFunc(e.Endpoints(), func(h string) bool { return strings.HasPrefix(h, "tcp://") }) {
+		if len(e.Hosts) > 0 {
+			add("engine.tls_cert_path is set but no Engine in engine.hosts is tcp://: TLS applies to tcp:// Engines, e.g. tcp://docker.example.com:2376")
+		} else {
+			add("engine.tls_cert_path is set but engine.host = %q is not tcp://: TLS applies to a tcp:// Engine, e.g. tcp://docker.example.com:2376", e.Host)
+		}
 	}
 	if !filepath.IsAbs(e.TLSCertPath) {
 		add("engine.tls_cert_path = %q is not an absolute path", e.TLSCertPath)

@@ -56,6 +56,20 @@ func TestValidate(t *testing.T) {
 		{"empty builds dir", func(c *Config) { c.Sandbox.BuildsDir = "" },
 			[][]string{{"sandbox.builds_dir", `""`, "absolute"}}},
 		{"engine unix", func(c *Config) { c.Engine.Host = "unix:///run/docker.sock" }, nil},
+		{"engine hosts", func(c *Config) { c.Engine.Hosts = []string{"unix:///run/a.sock", "tcp://b.example.com:2375"} }, nil},
+		{"engine host and hosts", func(c *Config) {
+			c.Engine.Host = "unix:///run/docker.sock"
+			c.Engine.Hosts = []string{"unix:///run/a.sock"}
+		}, [][]string{{"engine.host and engine.hosts are both set"}}},
+		{"engine hosts empty", func(c *Config) { c.Engine.Hosts = []string{} }, [][]string{{"engine.hosts is empty"}}},
+		{"engine hosts twice", func(c *Config) { c.Engine.Hosts = []string{"unix:///a.sock", "unix:///a.sock"} },
+			[][]string{{"engine.hosts", `"unix:///a.sock" twice`}}},
+		{"engine hosts bad entry", func(c *Config) { c.Engine.Hosts = []string{"unix:///a.sock", "b:2375"} },
+			[][]string{{"engine.hosts", `"b:2375"`, "no scheme"}}},
+		{"engine hosts tls without tcp", func(c *Config) {
+			c.Engine.Hosts = []string{"unix:///a.sock", "ssh://b"}
+			c.Engine.TLSCertPath = "/nonexistent"
+		}, [][]string{{"no Engine in engine.hosts is tcp://"}, {"/nonexistent/ca.pem"}, {"/nonexistent/cert.pem"}, {"/nonexistent/key.pem"}}},
 		{"engine npipe", func(c *Config) { c.Engine.Host = "npipe:////./pipe/docker_engine" }, nil},
 		{"engine unix without path", func(c *Config) { c.Engine.Host = "unix://" },
 			[][]string{{"engine.host", `"unix://"`, "unix:///var/run/docker.sock"}}},

@@ -21,7 +21,8 @@ import (
 // CacheVolume is a project's cache volume.
 type CacheVolume struct {
 	Name        string
-	Role        Role // RoleCache or RoleLayers
+	Engine      string // the Engine it is on, as [engine] names it
+	Role        Role   // RoleCache or RoleLayers
 	ProjectID   int64
 	ProjectPath string
 	LastUsed    time.Time // the last teardown's record, else the volume's creation
@@ -89,7 +90,7 @@ func (e *docker) cacheVolumes(ctx context.Context, projectID int64) ([]CacheVolu
 		if role != RoleCache && role != RoleLayers {
 			continue
 		}
-		cv := CacheVolume{Name: v.Name, Role: role, ProjectPath: v.Labels[LabelProjectPath]}
+		cv := CacheVolume{Name: v.Name, Engine: e.endpoint, Role: role, ProjectPath: v.Labels[LabelProjectPath]}
 		cv.ProjectID, _ = strconv.ParseInt(v.Labels[LabelProjectID], 10, 64)
 		cv.LastUsed, _ = time.Parse(time.RFC3339, v.CreatedAt)
 		if t, ok := lastUse[v.Name]; ok && t.After(cv.LastUsed) {
@@ -137,7 +138,8 @@ func (e *docker) removeOrphanMarkers(ctx context.Context, lastUse map[string]tim
 
 // removeCacheVolume removes a project cache volume no container uses, and
 // its last-use marker.
-func (e *docker) removeCacheVolume(ctx context.Context, name string) error {
+func (e *docker) removeCacheVolume(ctx context.Context, v CacheVolume) error {
+	name := v.Name
 	if _, err := e.api.VolumeRemove(ctx, name, client.VolumeRemoveOptions{}); err != nil {
 		return fmt.Errorf("remove cache volume %s: %w", name, err)
 	}

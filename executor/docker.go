@@ -15,6 +15,9 @@ import (
 type docker struct {
 	api *client.Client
 	log logrus.FieldLogger
+	// endpoint names this Engine in what the executor reports (ps, the
+	// trail, the job log): the host as the operator wrote it.
+	endpoint string
 }
 
 // dial opens a client to the Engine at host, or, when host is empty, the
@@ -37,7 +40,11 @@ func dial(host string, tlsFiles *EngineTLS, log logrus.FieldLogger) (*docker, er
 	if err != nil {
 		return nil, fmt.Errorf("docker engine client for %q: %w", host, err)
 	}
-	return &docker{api: api, log: log}, nil
+	endpoint := host
+	if endpoint == "" {
+		endpoint = api.DaemonHost()
+	}
+	return &docker{api: api, log: log, endpoint: endpoint}, nil
 }
 
 // Close releases the client's idle connections.

@@ -14,6 +14,7 @@ import (
 // which job it serves, when its first object was made, and its objects.
 type SandboxInfo struct {
 	Identity   Identity
+	Engine     string    // the Engine it is on, as [engine] names it
 	Created    time.Time // its oldest object
 	Containers []ContainerState
 	Volumes    []string
@@ -63,7 +64,7 @@ func (e *docker) containerIdentity(ctx context.Context, id SandboxID, role Role)
 func (e *docker) sandboxByID(ctx context.Context, id SandboxID) (info SandboxInfo, ok bool, err error) {
 	list, err := e.sandboxesWhere(ctx, client.Filters{}.Add("label", LabelSandbox+"="+string(id)))
 	if err != nil || len(list) == 0 {
-		return SandboxInfo{Identity: Identity{SandboxID: id}}, false, err
+		return SandboxInfo{Identity: Identity{SandboxID: id}, Engine: e.endpoint}, false, err
 	}
 	return list[0], true, nil
 }
@@ -82,7 +83,7 @@ func (e *docker) sandboxesWhere(ctx context.Context, filter client.Filters) ([]S
 		return nil, fmt.Errorf("list sandbox networks: %w", err)
 	}
 
-	inv := inventory{byID: map[SandboxID]*SandboxInfo{}}
+	inv := inventory{byID: map[SandboxID]*SandboxInfo{}, engine: e.endpoint}
 	for _, c := range containers.Items {
 		sb := inv.add(c.Labels, time.Unix(c.Created, 0))
 		if sb == nil {
@@ -109,7 +110,8 @@ func (e *docker) sandboxesWhere(ctx context.Context, filter client.Filters) ([]S
 
 // inventory groups objects by sandbox id.
 type inventory struct {
-	byID map[SandboxID]*SandboxInfo
+	byID   map[SandboxID]*SandboxInfo
+	engine string
 }
 
 // add accounts one object; it returns its sandbox, or nil for an object
@@ -121,7 +123,7 @@ func (inv inventory) add(labels map[string]string, created time.Time) *SandboxIn
 	}
 	sb, ok := inv.byID[id]
 	if !ok {
-		sb = &SandboxInfo{Identity: IdentityFromLabels(labels)}
+		sb = &SandboxInfo{Identity: IdentityFromLabels(labels), Engine: inv.engine}
 		inv.byID[id] = sb
 	}
 	if !created.IsZero() && created.Unix() > 0 && (sb.Created.IsZero() || created.Before(sb.Created)) {

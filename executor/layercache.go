@@ -99,7 +99,7 @@ func (e *docker) releaseLayerCache(ctx context.Context, id SandboxID, claim cont
 	if _, err := e.api.ContainerRemove(ctx, daemon, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("layer cache %s could not be cleaned (%v) and its daemon not removed: %w", volume, cleanErr, err)
 	}
-	if err := e.removeCacheVolume(ctx, volume); err != nil {
+	if err := e.removeCacheVolume(ctx, CacheVolume{Name: volume}); err != nil {
 		return "", fmt.Errorf("layer cache %s could not be cleaned (%v) nor discarded: %w", volume, cleanErr, err)
 	}
 	return fmt.Sprintf("layer cache %s discarded: it could not be cleaned for the next job (%v)", volume, cleanErr), nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -12,10 +13,11 @@ import (
 // Options configure an Engine: which Docker Engine, the operator's
 // sandbox settings, and where the audit trail goes.
 type Options struct {
-	// Host is the Engine endpoint (unix://, tcp://, ssh://); empty:
+	// Hosts are the Engine endpoints (unix://, tcp://, ssh://); none:
 	// DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH or the local socket.
-	Host string
-	// TLS, when set, connects to a tcp:// Host over TLS with its files.
+	// With several, each sandbox is placed on one of them (fleet.go).
+	Hosts []string
+	// TLS, when set, connects to tcp:// Hosts over TLS with its files.
 	TLS      *EngineTLS
 	Settings Settings
 	Audit    AuditSink // nil: no records are written
@@ -56,7 +58,7 @@ type mechanics interface {
 	poolReady(ctx context.Context, s Settings) (int, error)
 	unclaimedPooled(ctx context.Context, s Settings) ([]SandboxID, error)
 	cacheVolumes(ctx context.Context, projectID int64) ([]CacheVolume, error)
-	removeCacheVolume(ctx context.Context, name string) error
+	removeCacheVolume(ctx context.Context, v CacheVolume) error
 }
 
 // Connect opens the Engine that o names. It does not contact it yet.
@@ -65,11 +67,29 @@ func Connect(o Options) (*Engine, error) {
 	if log == nil {
 		log = logrus.New()
 	}
-	d, err := dial(o.Host, o.TLS, log)
-	if err != nil {
-		return nil, err
+	if len(o.Hosts) <= 1 {
+		d, err := dial(first(o.Hosts), o.TLS, log)
+		if err != nil {
+			return nil, err
+		}
+		return newEngine(d, o), nil
 	}
-	return newEngine(d, o), nil
+	members := make([]member, 0, len(o.Hosts))
+	for _, host := range o.Hosts {
+		tls := o.TLS
+		if !strings.HasPrefix(host, "tcp://") {
+			tls = nil // TLS files are for the tcp:// Engines of the list
+		}
+		d, err := dial(host, tls, log)
+		if err != nil {
+			for _, m := range members {
+				m.Close()
+			}
+			return nil, err
+		}
+		members = append(members, d)
+	}
+	return newEngine(newFleet(members, log), o), nil
 }
 
 func newEngine(m mechanics, o Options) *Engine {
@@ -83,6 +103,13 @@ func newEngine(m mechanics, o Options) *Engine {
 	}
 	return &Engine{m: m, settings: o.Settings, log: log,
 		trail: trail{sink: o.Audit, log: log, host: o.RunnerHost, version: o.Version, now: now}}
+}
+
+func first(hosts []string) string {
+	if len(hosts) == 0 {
+		return ""
+	}
+	return hosts[0]
 }
 
 // Close releases the client's connections.

@@ -122,7 +122,7 @@ func (e *Engine) GCCaches(ctx context.Context, o CacheGCOptions) ([]CacheGCResul
 			r.Action = GCWouldRemove
 		default:
 			r.Action = GCRemoved
-			if err := e.m.removeCacheVolume(ctx, v.Name); err != nil {
+			if err := e.m.removeCacheVolume(ctx, v); err != nil {
 				r.Action = GCFailed
 				errs = append(errs, err)
 			}

@@ -15,7 +15,11 @@ import (
 
 // Sandbox describes a prepared sandbox, from the executor's own memory.
 type Sandbox struct {
-	Identity   Identity
+	Identity Identity
+	Engine   string // the Engine it is on, as [engine] names it
+	// Placement says why this Engine, when there were several to choose
+	// from; empty with one Engine.
+	Placement  string
 	Network    string
 	MTU        int               // 0 when the daemon came from the pool
 	Images     map[string]string // image name -> image id
@@ -52,7 +56,7 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 	for _, n := range notes {
 		fmt.Fprintf(log, "Daemon: %s\n", n)
 	}
-	sb := &Sandbox{Identity: id, Images: map[string]string{}}
+	sb := &Sandbox{Identity: id, Engine: e.endpoint, Images: map[string]string{}}
 
 	images := []ImageRef{p.daemonImage(), p.BuildImage, p.HelperImage}
 	for _, svc := range p.Services {
@@ -94,13 +98,11 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 		return nil, fmt.Errorf("the daemon's CA certificate: %w", err)
 	}
 
-	for name, labels := range map[string]map[string]string{
-		id.Name(RoleBuilds): id.Labels(RoleBuilds),
-		id.CacheVolume():    id.cacheVolumeLabels(),
-	} {
-		if err := e.createVolume(ctx, name, labels); err != nil {
-			return nil, err
-		}
+	if err := e.mark(ctx, id); err != nil {
+		return nil, err
+	}
+	if err := e.createVolume(ctx, id.CacheVolume(), id.cacheVolumeLabels()); err != nil {
+		return nil, err
 	}
 
 	// Services and job containers are made while dockerd boots (that is

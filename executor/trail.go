@@ -57,6 +57,7 @@ func (t trail) created(p plan, sb *Sandbox, desc Description, descErr error) err
 		RunnerVersion:   p.RunnerVersion,
 		ExecutorVersion: t.version,
 		DaemonSecurity:  string(p.Daemon.Security),
+		Engine:          sb.Engine,
 		Limits:          auditLimits(p.Limits),
 		Images:          []audit.Image{},
 		Containers:      []audit.Container{},

@@ -244,11 +244,14 @@ func (p *privateEngine) logTail() string {
 }
 
 // objectsLabelled lists the containers, volumes and networks on api that
-// carry label=value.
+// carry label=value, or the label at all when value is "".
 func objectsLabelled(t *testing.T, api *client.Client, label, value string) []string {
 	t.Helper()
 	ctx := context.Background()
 	f := client.Filters{}.Add("label", label+"="+value)
+	if value == "" {
+		f = client.Filters{}.Add("label", label)
+	}
 	var names []string
 	containers, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {

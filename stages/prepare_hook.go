@@ -33,11 +33,14 @@ func (h *Hooks) PrepareHook(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("prepare sandbox %s: %w", id.SandboxID, err)
 	}
+	if sb.Placement != "" {
+		fmt.Fprintf(h.Stdout, "Sandbox %s placed on %s\n", id.SandboxID, sb.Placement)
+	}
 	if sb.FromPool != "" {
 		fmt.Fprintf(h.Stdout, "Sandbox %s runs on pooled daemon %s\n", id.SandboxID, sb.FromPool)
 	}
 	h.Log.WithFields(map[string]any{
-		"sandbox": id.SandboxID, "job": id.JobID, "project": id.ProjectID,
+		"sandbox": id.SandboxID, "engine": sb.Engine, "job": id.JobID, "project": id.ProjectID,
 		"ready_after": sb.ReadyAfter.String(), "ca": sb.CA.Fingerprint, "pooled": sb.FromPool,
 	}).Info("sandbox ready")
 	return nil

@@ -18,7 +18,7 @@ func (o *operatorEnv) engineOptions() executor.Options {
 		engineTLS = &executor.EngineTLS{CertPath: o.cfg.Engine.TLSCertPath, Verify: o.cfg.Engine.TLSVerify}
 	}
 	return executor.Options{
-		Host:       o.cfg.Engine.Host,
+		Hosts:      o.cfg.Engine.Endpoints(),
 		TLS:        engineTLS,
 		Settings:   settings,
 		Audit:      audit.NewWriter(o.cfg.Audit.Path),

@@ -18,6 +18,7 @@ type gcOptions struct {
 	sandbox   string
 	caches    time.Duration
 	project   int64
+	engines   engineColumn
 }
 
 // gcTimeout bounds one sandbox's teardown, as cleanup's own bound does.
@@ -37,6 +38,7 @@ host, or without those labels, is removed once older than --older-than. Each rem
 is recorded in the audit trail, with what the sandbox's daemon still held.`,
 		Args: cobra.NoArgs,
 		RunE: runWithEngine(load, func(ctx context.Context, env *operatorEnv, engine *executor.Engine) error {
+			opts.engines = env.severalEngines()
 			return runGC(ctx, env.hostname, engine, streams.Out, opts)
 		}),
 	}
@@ -60,14 +62,14 @@ func runGC(ctx context.Context, hostname string, engine *executor.Engine, out io
 		DryRun:     opts.dryRun,
 		PerSandbox: gcTimeout,
 	})
-	t := newTable(out, "ACTION", "SANDBOX", "JOB", "PROJECT", "AGE", "REASON")
+	t := newTable(out, opts.engines.header("ACTION", "SANDBOX", "JOB", "PROJECT", "AGE", "REASON")...)
 	removed := 0
 	for _, r := range results {
 		id := r.Sandbox.Identity
 		if r.Action == executor.GCRemoved {
 			removed++
 		}
-		t.row(r.Action, id.SandboxID, id.JobID, project(id.ProjectID, id.ProjectPath), r.Sandbox.Age(now).Round(time.Second), r.Reason)
+		t.row(opts.engines.cells(r.Sandbox.Engine, r.Action, id.SandboxID, id.JobID, project(id.ProjectID, id.ProjectPath), r.Sandbox.Age(now).Round(time.Second), r.Reason)...)
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -84,7 +86,7 @@ func runGC(ctx context.Context, hostname string, engine *executor.Engine, out io
 // opts.caches; a volume a running job mounts is never touched.
 func gcCaches(ctx context.Context, engine *executor.Engine, out io.Writer, opts *gcOptions) error {
 	results, gcErr := engine.GCCaches(ctx, executor.CacheGCOptions{UnusedFor: opts.caches, ProjectID: opts.project, DryRun: opts.dryRun, Now: time.Now()})
-	t := newTable(out, "ACTION", "CACHE VOLUME", "KIND", "PROJECT", "LAST USED")
+	t := newTable(out, opts.engines.header("ACTION", "CACHE VOLUME", "KIND", "PROJECT", "LAST USED")...)
 	removed := 0
 	for _, r := range results {
 		action := string(r.Action)
@@ -94,7 +96,7 @@ func gcCaches(ctx context.Context, engine *executor.Engine, out io.Writer, opts 
 		if r.Action == executor.GCRemoved {
 			removed++
 		}
-		t.row(action, r.Name, r.Role, project(r.ProjectID, r.ProjectPath), r.Idle.Round(time.Second).String()+" ago")
+		t.row(opts.engines.cells(r.Engine, action, r.Name, r.Role, project(r.ProjectID, r.ProjectPath), r.Idle.Round(time.Second).String()+" ago")...)
 	}
 	if err := t.flush(); err != nil {
 		return err

@@ -37,6 +37,12 @@ func loadOperatorEnv(opts *options, streams Streams, getenv func(string) string)
 	return &operatorEnv{cfg: cfg, log: log, hostname: hostname}, nil
 }
 
+// severalEngines says whether sandboxes are spread over several Engines
+// ([engine] hosts), so the operator's tables say which one.
+func (o *operatorEnv) severalEngines() engineColumn {
+	return len(o.cfg.Engine.Endpoints()) > 1
+}
+
 // connect opens the Engine and checks that it answers.
 func (o *operatorEnv) connect(ctx context.Context) (*executor.Engine, error) {
 	engine, err := executor.Connect(o.engineOptions())

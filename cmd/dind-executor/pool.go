@@ -26,7 +26,11 @@ func newPoolCommand(load func() (*operatorEnv, error), streams Streams) *cobra.C
 			Args:  cobra.NoArgs,
 			RunE: runWithEngine(load, func(ctx context.Context, o *operatorEnv, engine *executor.Engine) error {
 				started, err := engine.FillPool(ctx, streams.Out)
-				fmt.Fprintf(streams.Out, "started %d pooled daemons (pool size %d)\n", started, o.cfg.Pool.Size)
+				if n := len(o.cfg.Engine.Endpoints()); n > 1 {
+					fmt.Fprintf(streams.Out, "started %d pooled daemons (pool size %d on each of %d Engines)\n", started, o.cfg.Pool.Size, n)
+				} else {
+					fmt.Fprintf(streams.Out, "started %d pooled daemons (pool size %d)\n", started, o.cfg.Pool.Size)
+				}
 				return err
 			}),
 		},

@@ -14,7 +14,8 @@ import (
 )
 
 type psOptions struct {
-	json bool
+	json    bool
+	engines engineColumn
 }
 
 func newPsCommand(load func() (*operatorEnv, error), streams Streams) *cobra.Command {
@@ -23,7 +24,8 @@ func newPsCommand(load func() (*operatorEnv, error), streams Streams) *cobra.Com
 		Use:   "ps",
 		Short: "list the sandboxes on the Engine now: job, project, age and the state of each container",
 		Args:  cobra.NoArgs,
-		RunE: runWithEngine(load, func(ctx context.Context, _ *operatorEnv, engine *executor.Engine) error {
+		RunE: runWithEngine(load, func(ctx context.Context, env *operatorEnv, engine *executor.Engine) error {
+			opts.engines = env.severalEngines()
 			return runPs(ctx, engine, streams.Out, opts)
 		}),
 	}
@@ -34,6 +36,7 @@ func newPsCommand(load func() (*operatorEnv, error), streams Streams) *cobra.Com
 // psEntry is one sandbox in `ps --json`.
 type psEntry struct {
 	Sandbox     string        `json:"sandbox"`
+	Engine      string        `json:"engine"`
 	JobID       int64         `json:"job_id"`
 	JobName     string        `json:"job_name"`
 	ProjectID   int64         `json:"project_id"`
@@ -72,13 +75,13 @@ func runPs(ctx context.Context, engine *executor.Engine, out io.Writer, opts *ps
 		_, err := fmt.Fprintln(out, "no sandboxes on the Engine")
 		return err
 	}
-	return writePsTable(out, entries)
+	return writePsTable(out, entries, opts.engines)
 }
 
 func newPsEntry(sb executor.SandboxInfo, now time.Time) psEntry {
 	id := sb.Identity
 	e := psEntry{
-		Sandbox: string(id.SandboxID), JobID: id.JobID, JobName: id.JobName, ProjectID: id.ProjectID, ProjectPath: id.ProjectPath,
+		Sandbox: string(id.SandboxID), Engine: sb.Engine, JobID: id.JobID, JobName: id.JobName, ProjectID: id.ProjectID, ProjectPath: id.ProjectPath,
 		PipelineID: id.PipelineID, RunnerHost: id.RunnerHost, Created: sb.Created.UTC(), AgeSeconds: int64(sb.Age(now).Seconds()),
 		Containers: []psContainer{}, Volumes: nonNilStrings(sb.Volumes), Networks: nonNilStrings(sb.Networks),
 	}
@@ -88,8 +91,8 @@ func newPsEntry(sb executor.SandboxInfo, now time.Time) psEntry {
 	return e
 }
 
-func writePsTable(out io.Writer, entries []psEntry) error {
-	t := newTable(out, "SANDBOX", "JOB", "PROJECT", "PIPELINE", "AGE", "CONTAINERS")
+func writePsTable(out io.Writer, entries []psEntry, engines engineColumn) error {
+	t := newTable(out, engines.header("SANDBOX", "JOB", "PROJECT", "PIPELINE", "AGE", "CONTAINERS")...)
 	for _, e := range entries {
 		var states []string
 		for _, c := range e.Containers {
@@ -98,8 +101,8 @@ func writePsTable(out io.Writer, entries []psEntry) error {
 		if len(states) == 0 {
 			states = []string{fmt.Sprintf("none (%d volumes, %d networks)", len(e.Volumes), len(e.Networks))}
 		}
-		t.row(e.Sandbox, fmt.Sprintf("%d %s", e.JobID, e.JobName), project(e.ProjectID, e.ProjectPath),
-			e.PipelineID, time.Duration(e.AgeSeconds)*time.Second, strings.Join(states, " "))
+		t.row(engines.cells(e.Engine, e.Sandbox, fmt.Sprintf("%d %s", e.JobID, e.JobName), project(e.ProjectID, e.ProjectPath),
+			e.PipelineID, time.Duration(e.AgeSeconds)*time.Second, strings.Join(states, " "))...)
 	}
 	return t.flush()
 }

@@ -33,6 +33,24 @@ func (t *table) row(cells ...any) {
 
 func (t *table) flush() error { return t.tw.Flush() }
 
+// engineColumn is the ENGINE column of the operator's tables, shown when
+// the runner has several Engines ([engine] hosts); with one it is noise.
+type engineColumn bool
+
+func (c engineColumn) header(h ...string) []string {
+	if c {
+		return append(h, "ENGINE")
+	}
+	return h
+}
+
+func (c engineColumn) cells(engine string, cells ...any) []any {
+	if c {
+		return append(cells, engine)
+	}
+	return cells
+}
+
 // printable escapes control characters (tabs and newlines included: they
 // are the table's own structure), bidirectional overrides and invalid
 // UTF-8, as Go escapes.

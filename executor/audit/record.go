@@ -48,6 +48,8 @@ type Created struct {
 	RunnerVersion   string `json:"runner_version,omitempty"` // as the runner reported it
 	ExecutorVersion string `json:"executor_version,omitempty"`
 	DaemonSecurity  string `json:"daemon_security"`
+	// Engine is the Docker Engine the sandbox ran on, as [engine] names it.
+	Engine string `json:"engine,omitempty"`
 
 	Images     []Image     `json:"images"`
 	Containers []Container `json:"containers"`
