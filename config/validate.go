@@ -56,9 +56,6 @@ func (e Engine) validate(add addFunc) {
 	if e.Host != "" && len(e.Hosts) > 0 {
 		add("engine.host and engine.hosts are both set: use engine.host for one Engine, or list every Engine in engine.hosts")
 	}
-	if e.Hosts != nil && len(e.Hosts) == 0 {
-		add("engine.hosts is empty: list the Engines, e.g. [\"tcp://build-1.example.com:2376\", \"tcp://build-2.example.com:2376\"], or remove it")
-	}
 	key := "engine.host"
 	if len(e.Hosts) > 0 {
 		key = "engine.hosts"

@@ -61,7 +61,7 @@ func TestValidate(t *testing.T) {
 			c.Engine.Host = "unix:///run/docker.sock"
 			c.Engine.Hosts = []string{"unix:///run/a.sock"}
 		}, [][]string{{"engine.host and engine.hosts are both set"}}},
-		{"engine hosts empty", func(c *Config) { c.Engine.Hosts = []string{} }, [][]string{{"engine.hosts is empty"}}},
+		{"engine hosts empty is unset", func(c *Config) { c.Engine.Hosts = []string{} }, nil},
 		{"engine hosts twice", func(c *Config) { c.Engine.Hosts = []string{"unix:///a.sock", "unix:///a.sock"} },
 			[][]string{{"engine.hosts", `"unix:///a.sock" twice`}}},
 		{"engine hosts bad entry", func(c *Config) { c.Engine.Hosts = []string{"unix:///a.sock", "b:2375"} },
