@@ -20,6 +20,8 @@ import (
 
 // A runner in a container, deployed as GitLab documents it first: on the
 // default bridge (no --network host) with the Engine's socket mounted.
+// ps, audit and gc work from inside it, and gc from the host keeps its
+// live job.
 // The executor runs there and never routes to a job bridge, so everything
 // it does with a sandbox's daemon and services must go through the Engine.
 // The runner emulator stands in for gitlab-runner inside the container and
@@ -45,7 +47,7 @@ func TestRunnerInAContainerDrivesTheSeedJob(t *testing.T) {
 		Name: "dind-executor-test-runner-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		Config: &container.Config{
 			Image: seedjob.JobImage,
-			Cmd:   []string{demo, "-binary", env.binary, "-work", dir, "-script", "sleep 8\ndocker version --format 'inner daemon {{.Server.Version}}'"},
+			Cmd:   []string{demo, "-binary", env.binary, "-work", dir, "-script", "sleep 12\ndocker version --format 'inner daemon {{.Server.Version}}'"},
 			// The host's own name: gc on the host must still not take the
 			// runner's temp dir, which is in the container, for its own.
 			Hostname: hostname,
@@ -64,7 +66,8 @@ func TestRunnerInAContainerDrivesTheSeedJob(t *testing.T) {
 	if _, err := api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	gcFromTheHostKeeps(t, api)
+	sandbox := gcFromTheHostKeeps(t, api)
+	operatorsInsideTheContainer(t, api, created.ID, dir, sandbox)
 	waited := api.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 	var exitCode int64
 	select {
@@ -101,7 +104,7 @@ func TestRunnerInAContainerDrivesTheSeedJob(t *testing.T) {
 
 // gcFromTheHostKeeps waits for the containerized runner's build container
 // and runs gc on the host meanwhile: the job is live, so its sandbox stays.
-func gcFromTheHostKeeps(t *testing.T, api *client.Client) {
+func gcFromTheHostKeeps(t *testing.T, api *client.Client) (sandbox string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -130,7 +133,7 @@ func gcFromTheHostKeeps(t *testing.T, api *client.Client) {
 			}
 		}
 	}
-	sandbox := build.Labels[executor.LabelSandbox]
+	sandbox = build.Labels[executor.LabelSandbox]
 	configPath := writeConfig(t, seedConfig())
 	// If the test stops before the runner's own cleanup ran, its sandbox
 	// goes here (then the runner container, registered before).
@@ -142,5 +145,31 @@ func gcFromTheHostKeeps(t *testing.T, api *client.Client) {
 	}
 	if _, err := api.ContainerInspect(ctx, build.ID, client.ContainerInspectOptions{}); err != nil {
 		t.Fatalf("gc on the host removed a live job's build container: %v", err)
+	}
+	return sandbox
+}
+
+// operatorsInsideTheContainer runs the operator's commands where the
+// runner is, while its job runs: ps lists the sandbox, audit shows its
+// creation (the trail is the container's own file), gc keeps it (the
+// runner and its temp dir are visible there).
+func operatorsInsideTheContainer(t *testing.T, api *client.Client, runnerContainer, dir, sandbox string) {
+	t.Helper()
+	configs, _ := filepath.Glob(filepath.Join(dir, "dind-executor-demo*", "config.toml"))
+	if len(configs) != 1 {
+		t.Fatalf("the demo's config in %s: found %v", dir, configs)
+	}
+	for _, c := range []struct {
+		args []string
+		want *regexp.Regexp
+	}{
+		{[]string{"ps", "--json"}, regexp.MustCompile(`"sandbox": "` + sandbox + `"`)},
+		{[]string{"audit", "--json"}, regexp.MustCompile(`"event": "sandbox.created",\s+"sandbox": "` + sandbox + `"`)},
+		{[]string{"gc", "--dry-run"}, regexp.MustCompile(`(?m)^keep +` + sandbox + ` .*running`)},
+	} {
+		code, out, err := execInContainer(api, runnerContainer, "", append([]string{env.binary, "--config", configs[0]}, c.args...)...)
+		if err != nil || code != 0 || !c.want.MatchString(out) {
+			t.Errorf("%v inside the runner container: exit %d, %v; want %s in:\n%s", c.args, code, err, c.want, out)
+		}
 	}
 }
