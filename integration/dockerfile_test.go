@@ -71,6 +71,13 @@ func TestRunnerImageDockerfile(t *testing.T) {
 			}
 		})
 	}
+	// Started as the README's docker run line starts it (socket, default
+	// bridge), the image's own dind-executor runs a job end to end; the
+	// runner emulator stands in for gitlab-runner, which the stand-in base
+	// does not have.
+	t.Run("drives a job from the default bridge", func(t *testing.T) {
+		driveJobInRunnerContainer(t, tag, "/usr/local/bin/dind-executor", nil)
+	})
 }
 
 // goToolchainImage is the job image plus this machine's Go toolchain,

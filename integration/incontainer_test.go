@@ -29,6 +29,20 @@ import (
 // the same place, as an operator's volumes must be.
 func TestRunnerInAContainerDrivesTheSeedJob(t *testing.T) {
 	t.Parallel()
+	driveJobInRunnerContainer(t, seedjob.JobImage, env.binary, func(api *client.Client, runner, dir string) {
+		sandbox := gcFromTheHostKeeps(t, api)
+		operatorsInsideTheContainer(t, api, runner, dir, sandbox)
+	})
+}
+
+// driveJobInRunnerContainer starts image as an operator starts a runner
+// container (default bridge, the Engine's socket, a work dir shared with
+// the host at the same path) with the runner emulator (integration/demo)
+// inside, driving a job through the dind-executor at binary (a path in
+// the image, or env.binary, which is then mounted in). during runs while
+// the job's stage sleeps. The job must succeed and leave nothing.
+func driveJobInRunnerContainer(t *testing.T, image, binary string, during func(api *client.Client, runner, dir string)) {
+	t.Helper()
 	dir := t.TempDir()
 	demo := filepath.Join(dir, "demo")
 	build := exec.Command("go", "build", "-o", demo, "./demo")
@@ -40,22 +54,25 @@ func TestRunnerInAContainerDrivesTheSeedJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	binds := []string{"/var/run/docker.sock:/var/run/docker.sock", dir + ":" + dir}
+	if binary == env.binary {
+		binds = append(binds, env.binary+":"+env.binary+":ro")
+	}
 	api := dockerAPI(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: "dind-executor-test-runner-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		Config: &container.Config{
-			Image: seedjob.JobImage,
-			Cmd:   []string{demo, "-binary", env.binary, "-work", dir, "-script", "sleep 12\ndocker version --format 'inner daemon {{.Server.Version}}'"},
+			Image:      image,
+			Entrypoint: []string{demo},
+			Cmd:        []string{"-binary", binary, "-work", dir, "-script", "sleep 12\ndocker version --format 'inner daemon {{.Server.Version}}'"},
 			// The host's own name: gc on the host must still not take the
 			// runner's temp dir, which is in the container, for its own.
 			Hostname: hostname,
 			Labels:   map[string]string{"io.dind-executor.test.runner": "true"},
 		},
-		HostConfig: &container.HostConfig{
-			Binds: []string{"/var/run/docker.sock:/var/run/docker.sock", dir + ":" + dir, env.binary + ":" + env.binary + ":ro"},
-		},
+		HostConfig: &container.HostConfig{Binds: binds},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -66,8 +83,9 @@ func TestRunnerInAContainerDrivesTheSeedJob(t *testing.T) {
 	if _, err := api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	sandbox := gcFromTheHostKeeps(t, api)
-	operatorsInsideTheContainer(t, api, created.ID, dir, sandbox)
+	if during != nil {
+		during(api, created.ID, dir)
+	}
 	waited := api.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 	var exitCode int64
 	select {
