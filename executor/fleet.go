@@ -97,9 +97,30 @@ func (f *fleet) Close() error {
 	return errors.Join(errs...)
 }
 
+// ping succeeds once one Engine answers: the fleet can serve. The others'
+// answers are not waited for (a hung one would cost every call its bound).
 func (f *fleet) ping(ctx context.Context) error {
-	_, errs := each(ctx, f, func(ctx context.Context, m member) (struct{}, error) { return struct{}{}, m.ping(ctx) })
-	return f.answering("ping", errs)
+	ctx, cancel := context.WithTimeout(ctx, memberTimeout)
+	defer cancel()
+	errs := make(chan error, len(f.members))
+	for _, m := range f.members {
+		go func() {
+			if err := m.ping(ctx); err != nil {
+				errs <- fmt.Errorf("%s: %w", m.name(), err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	var failed []error
+	for range f.members {
+		err := <-errs
+		if err == nil {
+			return nil
+		}
+		failed = append(failed, err)
+	}
+	return fmt.Errorf("no Docker Engine of [engine] hosts answers: %w", errors.Join(failed...))
 }
 
 // placementWait bounds the wait for other hooks' placements; past it a
@@ -171,19 +192,31 @@ func (f *fleet) locate(ctx context.Context, id SandboxID) (member, SandboxInfo, 
 	if m, ok := f.found[id]; ok {
 		return m, SandboxInfo{}, false, nil
 	}
-	type found struct {
+	// The first Engine that holds it ends the search: one that does not
+	// answer must not cost the hook its whole bound.
+	type answer struct {
+		i    int
 		info SandboxInfo
 		ok   bool
+		err  error
 	}
-	res, errs := each(ctx, f, func(ctx context.Context, m member) (found, error) {
-		info, ok, err := m.sandboxByID(ctx, id)
-		return found{info, ok}, err
-	})
-	for i, r := range res {
-		if r.ok {
-			f.found[id] = f.members[i]
-			return f.members[i], r.info, true, nil
+	sctx, cancel := context.WithTimeout(ctx, memberTimeout)
+	defer cancel()
+	answers := make(chan answer, len(f.members))
+	for i, m := range f.members {
+		go func() {
+			info, ok, err := m.sandboxByID(sctx, id)
+			answers <- answer{i, info, ok, err}
+		}()
+	}
+	errs := make([]error, len(f.members))
+	for range f.members {
+		a := <-answers
+		if a.ok {
+			f.found[id] = f.members[a.i]
+			return f.members[a.i], a.info, true, nil
 		}
+		errs[a.i] = a.err
 	}
 	var failed []error
 	for i, err := range errs {

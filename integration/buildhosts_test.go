@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -164,17 +165,59 @@ func TestSeveralBuildHostsBehindOneRunner(t *testing.T) {
 		}
 	})
 
-	t.Run("an Engine that does not answer is skipped", func(t *testing.T) {
+	// One Engine's socket is gone (refused at once), another accepts and
+	// never answers (a hung build host): the job runs on the third, and its
+	// later hooks do not wait for the hung one.
+	t.Run("Engines that do not answer are skipped", func(t *testing.T) {
 		gone := "unix://" + t.TempDir() + "/gone.sock"
-		e := newEmulator(t, fmt.Sprintf("[engine]\nhosts = [%q, %q]\n", gone, hosts[0].host)+seedConfig())
+		hung := hungEngine(t)
+		e := newEmulator(t, fmt.Sprintf("[engine]\nhosts = [%q, %q, %q]\n", gone, hung, hosts[0].host)+seedConfig())
 		job := simpleJob("docker info --format 'inner daemon {{.ServerVersion}}'")
 		res := runJob(t, e, job)
 		log := runner.PlainText(res.Log)
-		if res.Outcome.Kind != runner.OutcomeSuccess || !strings.Contains(log, "placed on Docker Engine "+hosts[0].host) || !strings.Contains(log, gone+" skipped (") {
-			t.Errorf("with one Engine gone: outcome %s, want success on %s and %s skipped; log:\n%s", res.Outcome, hosts[0].host, gone, log)
+		if res.Outcome.Kind != runner.OutcomeSuccess || !strings.Contains(log, "placed on Docker Engine "+hosts[0].host) ||
+			!strings.Contains(log, gone+" skipped (") || !strings.Contains(log, hung+" skipped (") {
+			t.Errorf("with two Engines not answering: outcome %s, want success on %s and both skipped; log:\n%s", res.Outcome, hosts[0].host, log)
+		}
+		for _, x := range res.Execs {
+			if x.Kind != runner.ExecPrepare && x.Duration >= 10*time.Second {
+				t.Errorf("%s %s took %s: it waited for the hung Engine", x.Kind, x.Stage, x.Duration)
+			}
 		}
 		if left := objectsLabelled(t, hosts[0].api(t), executor.LabelSandbox, ""); len(left) > 0 {
 			t.Errorf("left on %s: %v", hosts[0].host, left)
 		}
 	})
+}
+
+// hungEngine is a tcp:// endpoint that accepts connections and never
+// answers, as a build host whose dockerd hangs.
+func hungEngine(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "tcp://" + l.Addr().String()
 }
