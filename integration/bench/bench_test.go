@@ -5,14 +5,20 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"math"
+	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"gitlab.com/dind-executor/dind-executor/config"
 	"gitlab.com/dind-executor/dind-executor/executor"
 	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
 	"gitlab.com/dind-executor/dind-executor/integration/runner"
+	"gitlab.com/dind-executor/dind-executor/integration/seedjob"
 )
 
 // The tests cover the bench's own arithmetic, parsing and job scripts; the
@@ -255,6 +261,113 @@ func BenchmarkRSA4096Key(b *testing.B) {
 	for b.Loop() {
 		if _, err := rsa.GenerateKey(rand.Reader, 4096); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Row 9's second config is the product config plus [engine] hosts, merged
+// into an [engine] table the config may have, never contradicting one.
+func TestWithEngineHosts(t *testing.T) {
+	hosts := []string{"unix:///var/run/docker.sock", "unix:///run/docker.sock"}
+	base := seedjob.Config(t.TempDir())
+	got, err := withEngineHosts(base, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(got))
+	if err != nil || !slices.Equal(cfg.Engine.Hosts, hosts) || cfg.Sandbox.DindImage != seedjob.DaemonImage {
+		t.Errorf("merged product config parses to hosts %v, dind image %q, %v:\n%s", cfg.Engine.Hosts, cfg.Sandbox.DindImage, err, got)
+	}
+
+	withTable := "[engine]  # the outer Engine\ntls_verify = false\n\n[sandbox]\ndefault_image = \"x\"\n"
+	got, err = withEngineHosts(withTable, hosts)
+	want := "[engine]  # the outer Engine\n" + `hosts = ["unix:///var/run/docker.sock", "unix:///run/docker.sock"]` + "\ntls_verify = false\n\n[sandbox]\ndefault_image = \"x\"\n"
+	if err != nil || got != want {
+		t.Errorf("merge into [engine] = %q, %v; want %q", got, err, want)
+	}
+
+	for _, refused := range []string{
+		"[engine]\nhost = \"unix:///x.sock\"\n",
+		"[engine]\nhosts = [\"unix:///x.sock\"]\n[sandbox]\n",
+		"engine.host = \"unix:///x.sock\"\n",
+		"[sandbox]\n[ engine ]\n  host=\"tcp://b:2376\"\n",
+	} {
+		if got, err := withEngineHosts(refused, hosts); err == nil {
+			t.Errorf("merged into a config naming its Engine:\n%s", got)
+		}
+	}
+	// host under another table, or in a comment, is not the Engine's.
+	if _, err := withEngineHosts("[daemon]\nhost = 1\n# [engine] host = 2\n", hosts); err != nil {
+		t.Errorf("refused a config without an Engine: %v", err)
+	}
+}
+
+func TestPairedDelta(t *testing.T) {
+	one := []float64{100, 110, math.NaN(), 90}
+	several := []float64{120, 125, 300, 95, 500} // the unpaired last one is left out
+	d := pairedDelta(one, several)
+	if d == nil || d.N != 3 || d.Median != 15 || d.Min != 5 || d.Max != 20 {
+		t.Errorf("paired differences %+v, want 3 pairs, median 15 [5–20]", d)
+	}
+	if pairedDelta([]float64{math.NaN()}, []float64{1}) != nil {
+		t.Error("no pair must give no figure")
+	}
+	if order := [2][2]int{pairOrder(0), pairOrder(1)}; order != [2][2]int{{0, 1}, {1, 0}} {
+		t.Errorf("pair order %v: the config going first must alternate", order)
+	}
+	at := hostsRow(Row{Unit: "ms"}, [2][]float64{{100, 100}, {150, 110}}, [2][]float64{{100, 100}, {150, 110}}, 30)
+	if at.Met == nil || !*at.Met || at.Product.Median != 130 || at.Baseline.Median != 100 || !strings.Contains(at.Note, "+30.0 ms median of 2 paired") {
+		t.Errorf("+30 ms at a ≤ +30 ms target: met %v, row %+v", at.Met, at)
+	}
+	over := hostsRow(Row{Unit: "ms"}, [2][]float64{{100, 100}, {150, 112}}, [2][]float64{{100, 100}, {150, 112}}, 30)
+	if over.Met == nil || *over.Met {
+		t.Errorf("+31 ms at a ≤ +30 ms target: met %v", over.Met)
+	}
+	if none := hostsRow(Row{Unit: "s"}, [2][]float64{{1}, {2}}, [2][]float64{{1000}, {2000}}, 0); none.Met != nil || none.Target != "" || !strings.Contains(none.Note, "+1000.0 ms") {
+		t.Errorf("a row without a limit: %+v", none)
+	}
+}
+
+// checkOneEngine accepts one socket under several names, and nothing else.
+func TestCheckOneEngine(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "run")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(dir, "varrun")); err != nil {
+		t.Fatal(err)
+	}
+	socket := func(name string) string {
+		l, err := net.Listen("unix", filepath.Join(real, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return "unix://" + filepath.Join(real, name)
+	}
+	engine, other := socket("docker.sock"), socket("other.sock")
+	alias := "unix://" + filepath.Join(dir, "varrun", "docker.sock")
+	if err := checkOneEngine([]string{alias, engine}, engine); err != nil {
+		t.Errorf("one socket under two names refused: %v", err)
+	}
+	plain := filepath.Join(real, "file")
+	if err := os.WriteFile(plain, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		hosts      []string
+		dockerHost string
+	}{
+		{[]string{alias, other}, engine},
+		{[]string{alias, engine}, other},
+		{[]string{alias, "tcp://b:2376"}, engine},
+		{[]string{alias, engine}, "tcp://b:2376"},
+		{[]string{alias, "unix://" + filepath.Join(real, "missing.sock")}, engine},
+		{[]string{alias, "unix://" + plain}, engine},
+	} {
+		if err := checkOneEngine(tc.hosts, tc.dockerHost); err == nil {
+			t.Errorf("checkOneEngine(%v, %q) accepted", tc.hosts, tc.dockerHost)
 		}
 	}
 }

@@ -75,6 +75,22 @@ func (l *eventLog) first(from, to time.Time, typ events.Type, action, name strin
 	return all[0], true
 }
 
+// firstMatching is the time of the first event in [from, to] of typ whose
+// action starts with action and whose object name satisfies match.
+func (l *eventLog) firstMatching(from, to time.Time, typ events.Type, action string, match func(string) bool) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first time.Time
+	for _, m := range l.events {
+		at := time.Unix(0, m.TimeNano)
+		if m.Type == typ && !at.Before(from) && !at.After(to) && strings.HasPrefix(string(m.Action), action) && match(actorName(m)) &&
+			(first.IsZero() || at.Before(first)) {
+			first = at
+		}
+	}
+	return first, !first.IsZero()
+}
+
 // lastMatching is the time of the last event in [from, to] of typ whose
 // action starts with action and whose object name satisfies match.
 func (l *eventLog) lastMatching(from, to time.Time, typ events.Type, action string, match func(string) bool) (time.Time, bool) {

@@ -35,6 +35,7 @@ var sections = []struct {
 	{"runner image", runnerImageSection},
 	{"concurrent", concurrentSection},
 	{"cancel", cancelSection},
+	{"hosts", hostsSection},
 }
 
 func main() {

@@ -40,8 +40,13 @@ func newProduct(binary, work string) (*product, error) {
 
 // writeConfig writes the base config plus extra TOML tables under name.
 func (p *product) writeConfig(name, extra string) (string, error) {
+	return p.writeConfigText(name, p.config+extra)
+}
+
+// writeConfigText writes a whole config under name.
+func (p *product) writeConfigText(name, text string) (string, error) {
 	path := filepath.Join(p.work, name)
-	if err := os.WriteFile(path, []byte(p.config+extra), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		return "", fmt.Errorf("write config %s: %w", name, err)
 	}
 	return path, nil
