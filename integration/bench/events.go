@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,47 +79,36 @@ func (l *eventLog) first(from, to time.Time, typ events.Type, action, name strin
 // firstMatching is the time of the first event in [from, to] of typ whose
 // action starts with action and whose object name satisfies match.
 func (l *eventLog) firstMatching(from, to time.Time, typ events.Type, action string, match func(string) bool) (time.Time, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var first time.Time
-	for _, m := range l.events {
-		at := time.Unix(0, m.TimeNano)
-		if m.Type == typ && !at.Before(from) && !at.After(to) && strings.HasPrefix(string(m.Action), action) && match(actorName(m)) &&
-			(first.IsZero() || at.Before(first)) {
-			first = at
-		}
+	times := l.matching(from, to, typ, action, match)
+	if len(times) == 0 {
+		return time.Time{}, false
 	}
-	return first, !first.IsZero()
+	return slices.MinFunc(times, time.Time.Compare), true
 }
 
-// lastMatching is the time of the last event in [from, to] of typ whose
-// action starts with action and whose object name satisfies match.
+// lastMatching is firstMatching's last event.
 func (l *eventLog) lastMatching(from, to time.Time, typ events.Type, action string, match func(string) bool) (time.Time, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var last time.Time
-	for _, m := range l.events {
-		at := time.Unix(0, m.TimeNano)
-		if m.Type == typ && !at.Before(from) && !at.After(to) && strings.HasPrefix(string(m.Action), action) && match(actorName(m)) {
-			last = at
-		}
+	times := l.matching(from, to, typ, action, match)
+	if len(times) == 0 {
+		return time.Time{}, false
 	}
-	return last, !last.IsZero()
+	return slices.MaxFunc(times, time.Time.Compare), true
 }
 
-func (l *eventLog) all(from, to time.Time, typ events.Type, action, name string) []time.Time {
+// matching lists the times of the events firstMatching considers.
+func (l *eventLog) matching(from, to time.Time, typ events.Type, action string, match func(string) bool) []time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []time.Time
 	for _, m := range l.events {
 		at := time.Unix(0, m.TimeNano)
-		if m.Type != typ || at.Before(from) || at.After(to) || !strings.HasPrefix(string(m.Action), action) {
-			continue
+		if m.Type == typ && !at.Before(from) && !at.After(to) && strings.HasPrefix(string(m.Action), action) && match(actorName(m)) {
+			out = append(out, at)
 		}
-		if name != "" && actorName(m) != name {
-			continue
-		}
-		out = append(out, at)
 	}
 	return out
+}
+
+func (l *eventLog) all(from, to time.Time, typ events.Type, action, name string) []time.Time {
+	return l.matching(from, to, typ, action, func(actor string) bool { return name == "" || actor == name })
 }
