@@ -113,10 +113,11 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 	}
 	rootless := p.Daemon.Security == SecurityRootless
 	if rootless {
-		files = append(files, rootlessFiles()...)
-	}
-	// The rootless daemon's user must read its key: the files are its.
-	if err := e.copyFiles(ctx, daemonID, files, rootless); err != nil {
+		// The rootless daemon's user must read its key: the files are its.
+		if err := e.rootlessCopyFiles(ctx, daemonID, p.Daemon.imageUser, append(files, rootlessFiles()...)); err != nil {
+			return nil, err
+		}
+	} else if err := e.copyFiles(ctx, daemonID, files, false); err != nil {
 		return nil, err
 	}
 	if p.PlainTCP {

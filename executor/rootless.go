@@ -3,11 +3,14 @@ package executor
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"gitlab.com/dind-executor/dind-executor/executor/containerfs"
 )
 
 // SecurityRootless runs the sandbox's dockerd as a non-root user inside a
@@ -105,6 +108,9 @@ func rootlessHost(host *container.HostConfig) {
 	host.ReadonlyPaths = []string{}
 	host.Devices = []container.DeviceMapping{{PathOnHost: rootlessTun, PathInContainer: rootlessTun, CgroupPermissions: "rwm"}}
 	host.Binds = append(host.Binds, rootlessValues("bind")...)
+	// Its own cgroup namespace (the Engine's default on cgroup v2 only):
+	// /proc/self/cgroup shows no host path.
+	host.CgroupnsMode = container.CgroupnsModePrivate
 }
 
 // rootlessScript is the rootless daemon container's entrypoint (placed at
@@ -225,6 +231,60 @@ func (e *docker) rootlessImageUser(ctx context.Context, image, name string) (str
 		return "", fmt.Errorf("daemon image %s runs as root (USER %q), and sandbox.daemon_security = \"rootless\" runs the image's own user: use a rootless dind image (docker:dind-rootless layout: a non-root USER with subordinate ids, rootlesskit, slirp4netns, newuidmap/newgidmap)", name, user)
 	}
 	return user, nil
+}
+
+// rootlessCopyFiles places files in the daemon container owned by its
+// user (name or uid, ":group" optional), looked up in the container's
+// /etc/passwd: the Engine's own lookup (CopyUIDGID) needs a running
+// container on older Engines ("getent unable to find entry").
+func (e *docker) rootlessCopyFiles(ctx context.Context, containerID, user string, files []certFile) error {
+	name, group, _ := strings.Cut(user, ":")
+	uid, uidErr := strconv.Atoi(name)
+	gid := -1
+	if group != "" {
+		if n, err := strconv.Atoi(group); err == nil {
+			gid = n
+		}
+	}
+	if uidErr != nil || gid < 0 {
+		read, err := containerfs.ReadFiles(ctx, e.api, containerID, "/etc/passwd")
+		if err != nil {
+			return fmt.Errorf("look up the daemon image's user %q: %w", user, err)
+		}
+		u, g, ok := passwdEntry(read["passwd"], name)
+		if !ok {
+			return fmt.Errorf("the daemon image's user %q is not in its /etc/passwd", name)
+		}
+		uid = u
+		if gid < 0 {
+			gid = g
+		}
+	}
+	archive, err := certArchiveOwned(files, uid, gid)
+	if err != nil {
+		return err
+	}
+	if _, err := e.api.CopyToContainer(ctx, containerID, client.CopyToContainerOptions{DestinationPath: "/", Content: archive}); err != nil {
+		return fmt.Errorf("copy certificates into container %s: %w", containerID, err)
+	}
+	return nil
+}
+
+// passwdEntry is the uid and primary gid of name (or of the uid name) in
+// an /etc/passwd.
+func passwdEntry(passwd []byte, name string) (uid, gid int, ok bool) {
+	for _, line := range strings.Split(string(passwd), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) < 4 || (f[0] != name && f[2] != name) {
+			continue
+		}
+		u, err1 := strconv.Atoi(f[2])
+		g, err2 := strconv.Atoi(f[3])
+		if err1 == nil && err2 == nil {
+			return u, g, true
+		}
+	}
+	return 0, 0, false
 }
 
 // rootlessOpenTun opens the daemon container's /dev/net/tun to its user.
