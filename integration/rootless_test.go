@@ -271,3 +271,82 @@ func sameCaps(got, want []string) bool {
 	}
 	return slices.Equal(norm(got), norm(want))
 }
+
+// TestRootlessProfileTLSOffAndPublishedPorts: a job written with TLS off
+// gets its plain endpoint from a rootless daemon too (the relay beside
+// rootlesskit serves the rootless dockerd's socket), and a port the job
+// publishes in its daemon answers on the daemon's address (rootlesskit's
+// port driver).
+func TestRootlessProfileTLSOffAndPublishedPorts(t *testing.T) {
+	t.Parallel()
+	job := tlsOffJob(
+		"docker info --format 'plain endpoint: {{.ServerVersion}} {{.SecurityOptions}}'",
+		busyboxImage("bb:1"),
+		`docker run -d -p 8080:8080 bb:1 /bin/busybox sh -c '/bin/busybox mkdir /w && echo published-port-answers > /w/index.html && exec /bin/busybox httpd -f -p 8080 -h /w'`,
+		"for i in $(seq 20); do curl -fsS http://docker:8080/ && break; sleep 0.5; done",
+		"docker --tlsverify -H tcp://docker:2376 info --format 'mutual TLS beside it: {{.ServerVersion}}'",
+	)
+	res := runJob(t, newEmulator(t, rootlessConfig(t)), job)
+	if res.Outcome.Kind != runner.OutcomeSuccess {
+		t.Fatalf("outcome = %s, want success", res.Outcome)
+	}
+	log := runner.PlainText(res.Log)
+	for _, want := range []string{"plain endpoint: ", "name=rootless", "published-port-answers", "mutual TLS beside it: "} {
+		if !strings.Contains(log, want) {
+			t.Errorf("job log lacks %q", want)
+		}
+	}
+	assertJobLeftNothing(t, job.ID)
+}
+
+// TestRootlessProfileWarmPool: the warm pool keeps rootless daemons too
+// (the pool key includes the profile), and a job takes one.
+func TestRootlessProfileWarmPool(t *testing.T) {
+	t.Parallel()
+	toml := rootlessConfig(t) + fmt.Sprintf("\n[limits]\npids = %d\n\n[pool]\nsize = 1\n", 5000+newJobID()%1000)
+	e := newEmulator(t, toml)
+	key, pool := warmPool(t, e, toml)
+	if out := pool("fill"); !strings.Contains(out, "started 1 pooled daemons") {
+		t.Fatalf("pool fill: %s", out)
+	}
+	waitFor(t, "a ready pooled daemon", 2*time.Minute, func() bool {
+		return poolObjects(t, key, string(executor.RoleDaemon)) >= 1 && poolObjects(t, key, "pool-fill-lock") == 0
+	})
+	job := simpleJob("docker info --format 'warm daemon {{.ServerVersion}} {{.SecurityOptions}}'", busyboxImage("bb:1"), "docker run --rm bb:1 /bin/busybox id")
+	res := runJob(t, e, job)
+	if res.Outcome.Kind != runner.OutcomeSuccess {
+		t.Fatalf("outcome = %s", res.Outcome)
+	}
+	log := runner.PlainText(res.Log)
+	for _, want := range []string{"Took a warm daemon from the pool", "warm daemon ", "name=rootless", "uid=0 gid=0"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("job log lacks %q", want)
+		}
+	}
+	t.Logf("prepare with a warm rootless daemon took %s", res.ExecsOf(runner.ExecPrepare)[0].Duration)
+	assertJobLeftNothing(t, job.ID)
+}
+
+// TestRootlessPrepareTimeAgainstCapabilities measures, for the record,
+// prepare and the daemon's readiness of the rootless profile beside the
+// capabilities profile on this Engine (alternating, a trivial job each).
+// It fails only when a job fails.
+func TestRootlessPrepareTimeAgainstCapabilities(t *testing.T) {
+	ready := regexp.MustCompile(`ready in ([0-9.]+)s`)
+	profiles := []struct{ name, toml string }{{"capabilities", seedConfig()}, {"rootless", rootlessConfig(t)}}
+	for round := range 2 {
+		for _, p := range profiles {
+			job := simpleJob("docker version --format '{{.Server.Version}}'")
+			res := runJob(t, newEmulator(t, p.toml), job)
+			if res.Outcome.Kind != runner.OutcomeSuccess {
+				t.Fatalf("%s: outcome %s", p.name, res.Outcome)
+			}
+			m := ready.FindStringSubmatch(runner.PlainText(res.Log))
+			if m == nil {
+				t.Fatalf("%s: no readiness time in the log", p.name)
+			}
+			t.Logf("round %d %-12s prepare %6.2fs, daemon ready in %ss", round, p.name, res.ExecsOf(runner.ExecPrepare)[0].Duration.Seconds(), m[1])
+			assertJobLeftNothing(t, job.ID)
+		}
+	}
+}
