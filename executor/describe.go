@@ -88,7 +88,11 @@ func (e *docker) containerRights(ctx context.Context, c ContainerState) (Contain
 	if h := ci.HostConfig; h != nil {
 		r.Privileged = h.Privileged
 		r.CapAdd, r.CapDrop = h.CapAdd, h.CapDrop
-		r.SecurityOpt, r.DeviceRules, r.Binds = h.SecurityOpt, h.DeviceCgroupRules, h.Binds
+		r.DeviceRules, r.Binds = h.DeviceCgroupRules, h.Binds
+		for _, o := range h.SecurityOpt {
+			// An inline seccomp profile is kilobytes: its digest.
+			r.SecurityOpt = append(r.SecurityOpt, SummarizeSecurityOpt(o))
+		}
 		for _, d := range h.Devices {
 			r.Devices = append(r.Devices, d.PathOnHost+":"+d.PathInContainer+":"+d.CgroupPermissions)
 		}

@@ -1,7 +1,12 @@
 package executor
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -52,7 +57,7 @@ var rootlessRights = []rootlessRight{
 	{"cap-drop", "ALL", "nothing in the container runs as root: no capability of Docker's default set is needed but the two below"},
 	{"cap-add", "SETUID", "bounding set for newuidmap's file capability (cap_setuid=ep): it maps the user namespace's ids 1..65536 to the user's subordinate uids (/etc/subuid)"},
 	{"cap-add", "SETGID", "likewise for newgidmap and /etc/subgid"},
-	{"security-opt", "seccomp=unconfined", "Docker's default seccomp profile refuses unshare/clone of a user namespace, mount, pivot_root and setns to a process without CAP_SYS_ADMIN; rootlesskit, dockerd and runc need them inside the user namespace (first error without it: \"[rootlesskit:parent] error: failed to start the child: fork/exec /proc/self/exe: operation not permitted\")"},
+	{"security-opt", "seccomp=" + rootlessSeccompProfile, "Docker's default seccomp profile refuses unshare/clone of a user namespace, mount and setns to a process without CAP_SYS_ADMIN, which rootlesskit, dockerd and runc need inside the user namespace (first error with it: \"[rootlesskit:parent] error: failed to start the child: fork/exec /proc/self/exe: operation not permitted\"); this profile (rootless_seccomp.json) is Docker's default as a container holding every capability gets it, plus pivot_root and keyctl/add_key/request_key, which the inner runc calls; everything else Docker's default refuses stays refused, for the daemon and every container of the job (io_uring, userfaultfd, kexec_load...)"},
 	{"security-opt", "apparmor=unconfined", "docker-default AppArmor profile denies mount(2), also inside a user namespace (hosts with AppArmor; this one has none)"},
 	{"security-opt", "systempaths=unconfined", "Docker's masked and read-only /proc and /sys paths are mounts the user namespace cannot remove, and the kernel refuses a new proc or sysfs mount where they hide part of the existing one (\"mount proc:/proc ...: operation not permitted\" for every container the inner dockerd runs)"},
 	{"device", rootlessTun + ":" + rootlessTun + ":rwm", "slirp4netns's tap device in the daemon's network namespace (\"open: No such file or directory\" / \"setting up tap tap0\" without it)"},
@@ -61,13 +66,48 @@ var rootlessRights = []rootlessRight{
 }
 
 // RootlessRights are the container rights of the rootless profile, each
-// as "kind value: why" (for the README and the audit's readers).
+// as "kind value: why" (for the README and the audit's readers), the
+// seccomp profile by digest.
 func RootlessRights() []string {
 	out := make([]string, 0, len(rootlessRights))
 	for _, r := range rootlessRights {
-		out = append(out, r.Kind+" "+r.Value+": "+r.Why)
+		out = append(out, r.Kind+" "+SummarizeSecurityOpt(r.Value)+": "+r.Why)
 	}
 	return out
+}
+
+// rootlessSeccompJSON is the rootless profile's seccomp profile, derived
+// from github.com/moby/profiles/seccomp v0.2.4 default.json: every rule
+// with includes.caps kept without the condition, every rule with
+// excludes.caps dropped (as Docker evaluates it for a container holding
+// every capability; the kernel still checks capabilities, in the user
+// namespace), and one rule added allowing pivot_root, keyctl, add_key and
+// request_key (runc's, inside the user namespace; Docker's own runc calls
+// them before its filter applies).
+//
+//go:embed rootless_seccomp.json
+var rootlessSeccompJSON []byte
+
+// rootlessSeccompProfile is rootlessSeccompJSON compacted, as the Engine
+// API takes it in SecurityOpt ("seccomp=<profile>").
+var rootlessSeccompProfile = func() string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, rootlessSeccompJSON); err != nil {
+		panic("rootless_seccomp.json: " + err.Error())
+	}
+	return b.String()
+}()
+
+// SummarizeSecurityOpt shortens an inline seccomp profile to its digest
+// ("seccomp=profile sha256:<12 hex>"), for the audit trail and logs;
+// other options are returned as they are.
+func SummarizeSecurityOpt(opt string) string {
+	v, ok := strings.CutPrefix(opt, "seccomp=")
+	if !ok || !strings.HasPrefix(strings.TrimSpace(v), "{") {
+		return opt
+	}
+	sum := sha256.Sum256([]byte(v))
+	return "seccomp=profile sha256:" + hex.EncodeToString(sum[:6])
 }
 
 func rootlessValues(kind string) []string {

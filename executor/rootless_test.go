@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"encoding/json"
 	"os/exec"
 	"slices"
 	"strings"
@@ -21,8 +22,8 @@ func TestDaemonContainerRootless(t *testing.T) {
 	if !slices.Equal(h.CapDrop, []string{"ALL"}) || !slices.Equal(h.CapAdd, []string{"SETUID", "SETGID"}) {
 		t.Errorf("caps: drop %v add %v, want drop [ALL] add [SETUID SETGID]", h.CapDrop, h.CapAdd)
 	}
-	if want := []string{"seccomp=unconfined", "apparmor=unconfined"}; !slices.Equal(h.SecurityOpt, want) {
-		t.Errorf("security opts %v, want %v", h.SecurityOpt, want)
+	if want := []string{"seccomp=" + rootlessSeccompProfile, "apparmor=unconfined"}; !slices.Equal(h.SecurityOpt, want) {
+		t.Errorf("security opts %.200v, want the rootless seccomp profile and apparmor=unconfined", h.SecurityOpt)
 	}
 	if h.MaskedPaths == nil || len(h.MaskedPaths) != 0 || h.ReadonlyPaths == nil || len(h.ReadonlyPaths) != 0 {
 		t.Errorf("masked %v read-only %v, want both empty and set (systempaths=unconfined)", h.MaskedPaths, h.ReadonlyPaths)
@@ -89,5 +90,53 @@ func TestRootlessScriptSyntax(t *testing.T) {
 	}
 	if out, err := exec.Command(sh, "-n", "-c", rootlessScript).CombinedOutput(); err != nil {
 		t.Fatalf("sh -n: %v\n%s", err, out)
+	}
+}
+
+// The seccomp profile lets the user namespace be made and used, and keeps
+// refusing what Docker's default refuses to everyone.
+func TestRootlessSeccompProfile(t *testing.T) {
+	var p struct {
+		DefaultAction string `json:"defaultAction"`
+		Syscalls      []struct {
+			Names    []string          `json:"names"`
+			Action   string            `json:"action"`
+			Args     []json.RawMessage `json:"args"`
+			Includes map[string]any    `json:"includes"`
+			Excludes map[string]any    `json:"excludes"`
+		} `json:"syscalls"`
+	}
+	if err := json.Unmarshal([]byte(rootlessSeccompProfile), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.DefaultAction != "SCMP_ACT_ERRNO" {
+		t.Fatalf("default action %s", p.DefaultAction)
+	}
+	allowed := map[string]bool{}
+	for _, s := range p.Syscalls {
+		if s.Includes["caps"] != nil || s.Excludes["caps"] != nil {
+			t.Errorf("rule %v depends on capabilities", s.Names)
+		}
+		if s.Action == "SCMP_ACT_ALLOW" && len(s.Args) == 0 && s.Includes["arches"] == nil && s.Includes["minKernel"] == nil {
+			for _, n := range s.Names {
+				allowed[n] = true
+			}
+		}
+	}
+	for _, n := range []string{"unshare", "clone", "clone3", "setns", "mount", "umount2", "pivot_root", "keyctl", "sethostname", "chroot"} {
+		if !allowed[n] {
+			t.Errorf("%s is not allowed", n)
+		}
+	}
+	for _, n := range []string{"io_uring_setup", "io_uring_enter", "userfaultfd", "kexec_load", "kexec_file_load", "vm86", "uselib", "nfsservctl", "swapon"} {
+		if allowed[n] {
+			t.Errorf("%s is allowed", n)
+		}
+	}
+	if got := SummarizeSecurityOpt("seccomp=" + rootlessSeccompProfile); !strings.HasPrefix(got, "seccomp=profile sha256:") || len(got) != len("seccomp=profile sha256:")+12 {
+		t.Errorf("summary %q", got)
+	}
+	if got := SummarizeSecurityOpt("seccomp=unconfined"); got != "seccomp=unconfined" {
+		t.Errorf("summary %q", got)
 	}
 }

@@ -207,7 +207,7 @@ func TestRootlessProfileRunsTheSeedJobConfined(t *testing.T) {
 		t.Errorf("caps add %v drop %v, want add %v drop %v", h.CapAdd, h.CapDrop, executor.RootlessCapAdd(), executor.RootlessCapDrop())
 	}
 	if !slices.Equal(h.SecurityOpt, executor.RootlessSecurityOpt()) {
-		t.Errorf("security opts %v, want %v", h.SecurityOpt, executor.RootlessSecurityOpt())
+		t.Errorf("security opts %.300v, want the rootless profile's (its seccomp profile, apparmor=unconfined)", h.SecurityOpt)
 	}
 	if len(h.MaskedPaths) != 0 || len(h.ReadonlyPaths) != 0 {
 		t.Errorf("masked %v read-only %v, want none (systempaths=unconfined)", h.MaskedPaths, h.ReadonlyPaths)
@@ -235,7 +235,8 @@ func TestRootlessProfileRunsTheSeedJobConfined(t *testing.T) {
 			continue
 		}
 		if ct.Privileged || !sameCaps(ct.CapAdd, executor.RootlessCapAdd()) || !slices.Equal(ct.Devices, []string{"/dev/net/tun:/dev/net/tun:rwm"}) ||
-			!ct.UnmaskedPaths || ct.User != "rootless" {
+			!ct.UnmaskedPaths || ct.User != "rootless" || len(ct.SecurityOpt) != 2 ||
+			ct.SecurityOpt[0] != executor.SummarizeSecurityOpt(executor.RootlessSecurityOpt()[0]) || ct.SecurityOpt[1] != "apparmor=unconfined" {
 			t.Errorf("audit daemon container %+v", ct)
 		}
 	}
