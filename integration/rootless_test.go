@@ -286,12 +286,18 @@ func TestRootlessProfileTLSOffAndPublishedPorts(t *testing.T) {
 		`docker run -d -p 8080:8080 bb:1 /bin/busybox sh -c '/bin/busybox mkdir /w && echo published-port-answers > /w/index.html && exec /bin/busybox httpd -f -p 8080 -h /w'`,
 		"for i in $(seq 20); do curl -fsS http://docker:8080/ && break; sleep 0.5; done",
 		"docker --tlsverify -H tcp://docker:2376 info --format 'mutual TLS beside it: {{.ServerVersion}}'",
+		// The job's containers resolve the job network's names (through
+		// slirp4netns's DNS forwarder to the Engine's embedded DNS).
+		"docker run --rm bb:1 /bin/busybox nslookup build | /bin/busybox sed -n 's/^Address: /inner lookup of build: /p'",
 	)
 	res := runJob(t, newEmulator(t, rootlessConfig(t)), job)
 	if res.Outcome.Kind != runner.OutcomeSuccess {
 		t.Fatalf("outcome = %s, want success", res.Outcome)
 	}
 	log := runner.PlainText(res.Log)
+	if !regexp.MustCompile(`(?m)^inner lookup of build: [0-9]+\.[0-9]+\.[0-9]+\.[0-9]+`).MatchString(log) {
+		t.Error("a container of the job's daemon did not resolve the build container's name")
+	}
 	for _, want := range []string{"plain endpoint: ", "name=rootless", "published-port-answers", "mutual TLS beside it: "} {
 		if !strings.Contains(log, want) {
 			t.Errorf("job log lacks %q", want)
