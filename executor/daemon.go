@@ -133,7 +133,8 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 	}
 	if rootless {
 		if err := e.rootlessOpenTun(ctx, daemonID); err != nil {
-			return nil, err
+			// The daemon's own checks may have ended it first: say why.
+			return nil, e.rootlessExitReason(ctx, id.SandboxID, err)
 		}
 	}
 	d := &jobDaemon{network: network, plain: plain, mtu: mtu, caPEM: certs.CACert, client: certs.Client, tls: clientTLS, started: started}

@@ -171,14 +171,17 @@ func rootlessHost(host *container.HostConfig) {
 // builtin port driver; the container's loopback is not reachable from
 // inside), its own cgroup namespace, /etc and /run copied up. rootlesskit
 // runs this script again as root of the user namespace
-// (_DIND_ROOTLESS_CHILD=1), which, on cgroup v1, mounts the cgroup
-// hierarchies again under the namespace (the /sys bind shows the host's
-// whole tree; this shows the daemon container's own cgroup as the root),
+// (_DIND_ROOTLESS_CHILD=1), which mounts the cgroup hierarchies (v1) or
+// cgroup2 again under the namespace (the /sys bind shows the host's
+// whole tree; this shows the daemon container's own cgroup as the root;
+// cgroup v2 is not tested here),
 // and execs dockerd with the TLS flags of the other profiles.
 const rootlessScript = `set -eu
 if [ "${_DIND_ROOTLESS_CHILD:-}" = 1 ]; then
   unset _DIND_ROOTLESS_CHILD
-  if [ ! -f /sys/fs/cgroup/cgroup.controllers ] && [ -d /sys/fs/cgroup ]; then
+  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup || echo "dind-executor: cannot mount cgroup2 in the user namespace" >&2
+  elif [ -d /sys/fs/cgroup ]; then
     mount -t tmpfs -o mode=0755,nosuid,nodev,noexec cgroup /sys/fs/cgroup
     sed -n 's/^[0-9]*:\([^:]*\):.*/\1/p' /proc/self/cgroup | while read -r c; do
       [ -n "$c" ] || continue
@@ -195,6 +198,12 @@ if [ "$(id -u)" = 0 ]; then
 fi
 for b in rootlesskit slirp4netns newuidmap newgidmap dockerd; do
   command -v "$b" >/dev/null 2>&1 || { echo "dind-executor: the rootless profile needs $b in the dind image" >&2; exit 1; }
+done
+for b in newuidmap newgidmap; do
+  if [ -u "$(command -v "$b")" ]; then
+    echo "dind-executor: $(command -v "$b") is setuid root: in a container without CAP_SYS_ADMIN it fails (\"write to uid_map failed: Operation not permitted\"); the rootless profile needs it with a file capability instead: chmod u-s and setcap cap_setuid=ep (newuidmap) / cap_setgid=ep (newgidmap) in the image" >&2
+    exit 1
+  fi
 done
 user=$(id -un 2>/dev/null || id -u)
 if ! grep -qE "^($(id -u)|$user):" /etc/subuid || ! grep -qE "^($(id -u)|$user):" /etc/subgid; then
@@ -325,6 +334,19 @@ func passwdEntry(passwd []byte, name string) (uid, gid int, ok bool) {
 		}
 	}
 	return 0, 0, false
+}
+
+// rootlessExitReason is why the rootless daemon container ended, when it
+// did (within a second): its checks exit with a message at once, which
+// makes the exec of rootlessOpenTun fail; else err.
+func (e *docker) rootlessExitReason(ctx context.Context, id SandboxID, err error) error {
+	for range 10 {
+		if exited := e.daemonStillRunning(ctx, id); exited != nil {
+			return exited
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
 }
 
 // rootlessOpenTun opens the daemon container's /dev/net/tun to its user.

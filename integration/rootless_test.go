@@ -357,3 +357,23 @@ func TestRootlessPrepareTimeAgainstCapabilities(t *testing.T) {
 		}
 	}
 }
+
+// TestRootlessProfileSaysWhatAnImageLacks: a rootless image whose
+// newuidmap is setuid root (as the official docker:dind-rootless's is)
+// fails at prepare with what to change, not with rootlesskit's
+// "write to uid_map failed".
+func TestRootlessProfileSaysWhatAnImageLacks(t *testing.T) {
+	t.Parallel()
+	image := buildImage(t, "FROM "+rootlessDaemonImage+"\nUSER root\nRUN setcap -r /usr/bin/newuidmap && chmod u+s /usr/bin/newuidmap\nUSER rootless\n")
+	toml := strings.Replace(rootlessConfig(t), fmt.Sprintf("dind_image = %q", rootlessDaemonImage), fmt.Sprintf("dind_image = %q", image), 1)
+	toml = strings.Replace(toml, `ready_timeout = "60s"`, `ready_timeout = "20s"`, 1)
+	job := simpleJob("true")
+	res := runJob(t, newEmulator(t, toml), job)
+	if res.Outcome.Kind == runner.OutcomeSuccess {
+		t.Fatal("a setuid newuidmap image ran on the rootless profile")
+	}
+	if log := runner.PlainText(res.Log); !strings.Contains(log, "/usr/bin/newuidmap is setuid root") || !strings.Contains(log, "setcap cap_setuid=ep") {
+		t.Errorf("the job log does not say why")
+	}
+	assertJobLeftNothing(t, job.ID)
+}
