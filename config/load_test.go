@@ -99,7 +99,7 @@ func TestInvalidFixtures(t *testing.T) {
 		"invalid-plain-tcp.toml": {1, [][]string{
 			{"sandbox.plain_tcp", `"yes"`, `"build-only"`, `"refuse"`}}},
 		"invalid-daemon-security.toml": {1, [][]string{
-			{"sandbox.daemon_security", `"rootless"`, `"privileged"`, `"capabilities"`}}},
+			{"sandbox.daemon_security", `"rootful"`, `"privileged"`, `"capabilities"`, `"rootless"`}}},
 		"invalid-pull-policy-empty.toml": {1, [][]string{
 			{"sandbox.pull_policy is empty: list at least one of always, if-not-present, never"}}},
 		"invalid-pull-policy-values.toml": {2, [][]string{

@@ -133,6 +133,10 @@ type Policy struct {
 const (
 	DaemonSecurityPrivileged   = "privileged"
 	DaemonSecurityCapabilities = "capabilities"
+	// DaemonSecurityRootless runs dockerd as a non-root user inside a user
+	// namespace (rootlesskit), in a container that is not privileged; the
+	// dind image must be a rootless one (docker:dind-rootless layout).
+	DaemonSecurityRootless = "rootless"
 )
 
 // Values of sandbox.plain_tcp.

@@ -42,6 +42,7 @@ func (c Config) Validate() error {
 	c.Limits.validate(add)
 	c.Policy.validate(add)
 	c.Cache.validate(add)
+	validateRootlessCache(add, c.Sandbox, c.Cache)
 	c.Pool.validate(add)
 	c.Audit.validate(add)
 	c.Log.validate(add)
@@ -139,9 +140,11 @@ func (s Sandbox) validate(add addFunc) {
 	validateImage(add, "sandbox.default_image", s.DefaultImage, true)
 	validateImage(add, "sandbox.helper_image", s.HelperImage, false)
 
-	if s.DaemonSecurity != DaemonSecurityPrivileged && s.DaemonSecurity != DaemonSecurityCapabilities {
-		add("sandbox.daemon_security = %q is not supported: use %q or %q",
-			s.DaemonSecurity, DaemonSecurityPrivileged, DaemonSecurityCapabilities)
+	switch s.DaemonSecurity {
+	case DaemonSecurityPrivileged, DaemonSecurityCapabilities, DaemonSecurityRootless:
+	default:
+		add("sandbox.daemon_security = %q is not supported: use %q, %q or %q",
+			s.DaemonSecurity, DaemonSecurityPrivileged, DaemonSecurityCapabilities, DaemonSecurityRootless)
 	}
 
 	if s.PlainTCP != PlainTCPBuildOnly && s.PlainTCP != PlainTCPRefuse {

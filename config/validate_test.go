@@ -17,6 +17,12 @@ func TestValidate(t *testing.T) {
 	}{
 		{"defaults", func(*Config) {}, nil},
 		{"mtu lower bound", func(c *Config) { c.Sandbox.MTU = 576 }, nil},
+		{"rootless", func(c *Config) { c.Sandbox.DaemonSecurity = DaemonSecurityRootless }, nil},
+		{"rootless with a pool", func(c *Config) { c.Sandbox.DaemonSecurity = DaemonSecurityRootless; c.Pool.Size = 2 }, nil},
+		{"rootless with the layer cache", func(c *Config) {
+			c.Sandbox.DaemonSecurity = DaemonSecurityRootless
+			c.Cache.Layers = CacheLayersProject
+		}, [][]string{{"cache.layers", "not supported with sandbox.daemon_security = \"rootless\"", "leave cache.layers empty"}}},
 		{"mtu upper bound", func(c *Config) { c.Sandbox.MTU = 65535 }, nil},
 		{"mtu below", func(c *Config) { c.Sandbox.MTU = 575 }, [][]string{{"sandbox.mtu = 575", "0 (", "576..65535"}}},
 		{"mtu above", func(c *Config) { c.Sandbox.MTU = 65536 }, [][]string{{"sandbox.mtu = 65536"}}},

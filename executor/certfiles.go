@@ -81,7 +81,10 @@ func daemonSettingFiles(d DaemonSpec) ([]certFile, error) {
 
 // certArchive packs files (and their parent directories) into a tar stream
 // rooted at "/", built in memory so no key ever touches the host's disk.
-func certArchive(files []certFile) (*bytes.Buffer, error) {
+func certArchive(files []certFile) (*bytes.Buffer, error) { return certArchiveOwned(files, 0, 0) }
+
+// certArchiveOwned is certArchive with every entry owned by uid:gid.
+func certArchiveOwned(files []certFile, uid, gid int) (*bytes.Buffer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	now := time.Now()
@@ -93,11 +96,11 @@ func certArchive(files []certFile) (*bytes.Buffer, error) {
 			seen[d] = true
 		}
 		for _, d := range dirs {
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d[1:] + "/", Mode: 0o755, ModTime: now}); err != nil {
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d[1:] + "/", Mode: 0o755, ModTime: now, Uid: uid, Gid: gid}); err != nil {
 				return nil, fmt.Errorf("archive directory %s: %w", d, err)
 			}
 		}
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.path[1:], Mode: f.mode, Size: int64(len(f.data)), ModTime: now}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.path[1:], Mode: f.mode, Size: int64(len(f.data)), ModTime: now, Uid: uid, Gid: gid}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, fmt.Errorf("archive %s: %w", f.path, err)
 		}

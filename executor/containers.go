@@ -113,7 +113,7 @@ func daemonContainer(s plan, networkName string, mtu int, dataRoot string, image
 	if s.Daemon.Security == SecurityCapabilities {
 		nest = "1"
 	}
-	return containerSpec{
+	c := containerSpec{
 		name:     id.Name(RoleDaemon),
 		role:     RoleDaemon,
 		platform: daemonPlatform,
@@ -128,6 +128,10 @@ func daemonContainer(s plan, networkName string, mtu int, dataRoot string, image
 		host:       host,
 		networking: attach(networkName, append([]string{tlsca.DaemonServerName}, s.DaemonAliases...)...),
 	}
+	if s.Daemon.Security == SecurityRootless {
+		return rootlessDaemon(c, s, dataRoot)
+	}
+	return c
 }
 
 // daemonArgs are the dockerd flags the dind image's entrypoint appends to

@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -80,6 +81,14 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 		return nil, err
 	}
 	p.Daemon.imageDockerVersion = dockerVersion
+	if p.Daemon.Security == SecurityRootless {
+		if dataRoot != id.Name(RoleDataRoot) {
+			return nil, errors.New("the layer cache (cache.layers) is not supported with daemon_security = \"rootless\": a project's layer volume holds a root daemon's data root")
+		}
+		if p.Daemon.imageUser, err = e.rootlessImageUser(ctx, image, p.Daemon.Image.Name); err != nil {
+			return nil, err
+		}
+	}
 	if p.Daemon.olderThan(networkOptVersion) {
 		fmt.Fprintf(log, "WARNING: daemon image %s is Docker %s, older than %d, which has no --default-network-opt: networks the job creates in its daemon take Docker's default MTU of 1500, not %d, unless made with docker network create -o com.docker.network.driver.mtu=%d\n",
 			p.Daemon.Image.Name, dockerVersion, networkOptVersion, innerMTU(p.Daemon, p.DaemonRequest, mtu), innerMTU(p.Daemon, p.DaemonRequest, mtu))
@@ -102,7 +111,13 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 	if clientCertsInDaemon {
 		files = append(files, clientCertFiles(certs.CACert, certs.Client)...)
 	}
-	if err := e.copyFiles(ctx, daemonID, files, false); err != nil {
+	rootless := p.Daemon.Security == SecurityRootless
+	if rootless {
+		// The rootless daemon's user must read its key: the files are its.
+		if err := e.rootlessCopyFiles(ctx, daemonID, p.Daemon.imageUser, append(files, rootlessFiles()...)); err != nil {
+			return nil, err
+		}
+	} else if err := e.copyFiles(ctx, daemonID, files, false); err != nil {
 		return nil, err
 	}
 	if p.PlainTCP {
@@ -115,6 +130,12 @@ func (e *docker) startDaemon(ctx context.Context, p plan, labels func(Role) map[
 	started := time.Now()
 	if err := e.startContainer(ctx, daemonID, daemon); err != nil {
 		return nil, err
+	}
+	if rootless {
+		if err := e.rootlessOpenTun(ctx, daemonID); err != nil {
+			// The daemon's own checks may have ended it first: say why.
+			return nil, e.rootlessExitReason(ctx, id.SandboxID, err)
+		}
 	}
 	d := &jobDaemon{network: network, plain: plain, mtu: mtu, caPEM: certs.CACert, client: certs.Client, tls: clientTLS, started: started}
 	if dataRoot != id.Name(RoleDataRoot) {

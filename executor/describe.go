@@ -32,9 +32,14 @@ type ContainerRights struct {
 	CapDrop     []string
 	SecurityOpt []string
 	DeviceRules []string
-	Binds       []string
-	User        string
-	Limits      Limits
+	// Devices are the host devices mapped in, "host:container:perms".
+	Devices []string
+	// UnmaskedPaths: the container's /proc and /sys have none of Docker's
+	// masked or read-only paths (systempaths=unconfined).
+	UnmaskedPaths bool
+	Binds         []string
+	User          string
+	Limits        Limits
 }
 
 // describe reads back every container of the sandbox and its network's
@@ -83,7 +88,15 @@ func (e *docker) containerRights(ctx context.Context, c ContainerState) (Contain
 	if h := ci.HostConfig; h != nil {
 		r.Privileged = h.Privileged
 		r.CapAdd, r.CapDrop = h.CapAdd, h.CapDrop
-		r.SecurityOpt, r.DeviceRules, r.Binds = h.SecurityOpt, h.DeviceCgroupRules, h.Binds
+		r.DeviceRules, r.Binds = h.DeviceCgroupRules, h.Binds
+		for _, o := range h.SecurityOpt {
+			// An inline seccomp profile is kilobytes: its digest.
+			r.SecurityOpt = append(r.SecurityOpt, SummarizeSecurityOpt(o))
+		}
+		for _, d := range h.Devices {
+			r.Devices = append(r.Devices, d.PathOnHost+":"+d.PathInContainer+":"+d.CgroupPermissions)
+		}
+		r.UnmaskedPaths = h.MaskedPaths != nil && len(h.MaskedPaths) == 0 && len(h.ReadonlyPaths) == 0
 		r.Limits = Limits{NanoCPUs: h.NanoCPUs, MemoryBytes: h.Memory}
 		if h.PidsLimit != nil {
 			r.Limits.Pids = *h.PidsLimit

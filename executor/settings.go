@@ -10,8 +10,11 @@ func SettingsFromConfig(c config.Config) Settings {
 		pull = append(pull, PullPolicy(p))
 	}
 	security := SecurityPrivileged
-	if c.Sandbox.DaemonSecurity == config.DaemonSecurityCapabilities {
+	switch c.Sandbox.DaemonSecurity {
+	case config.DaemonSecurityCapabilities:
 		security = SecurityCapabilities
+	case config.DaemonSecurityRootless:
+		security = SecurityRootless
 	}
 	s := Settings{
 		Daemon: DaemonSpec{

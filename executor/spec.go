@@ -145,6 +145,10 @@ type DaemonSpec struct {
 	// Features are dockerd features (daemon.json "features").
 	Features map[string]bool
 
+	// imageUser is the daemon image's USER, which the rootless profile
+	// runs; read when the daemon is made, "" for the other profiles.
+	imageUser string
+
 	// imageDockerVersion is the daemon image's DOCKER_VERSION (official
 	// docker:dind images set it), read when the daemon is made; "" when
 	// the image does not say.

@@ -74,6 +74,7 @@ func (t trail) created(p plan, sb *Sandbox, desc Description, descErr error) err
 		c.Containers = append(c.Containers, audit.Container{
 			Role: string(r.Role), Name: r.Name, ID: r.ID, Privileged: r.Privileged,
 			CapAdd: r.CapAdd, CapDrop: r.CapDrop, SecurityOpt: r.SecurityOpt, DeviceRules: r.DeviceRules,
+			Devices: r.Devices, UnmaskedPaths: r.UnmaskedPaths,
 			Binds: r.Binds, User: r.User, Limits: auditLimits(r.Limits),
 		})
 	}

@@ -54,11 +54,12 @@ func daemonAliases(services []JobImage) []string {
 }
 
 // checkServices refuses what the sandbox cannot serve faithfully, with
-// what to change in .gitlab-ci.yml.
-func checkServices(services []JobImage) error {
+// what to change in .gitlab-ci.yml. A rootless dind service is served only
+// by a rootless sandbox daemon (daemon_security = "rootless").
+func checkServices(services []JobImage, rootlessDaemon bool) error {
 	for _, s := range services {
 		switch {
-		case isRootlessDinD(s.Name):
+		case isRootlessDinD(s.Name) && !rootlessDaemon:
 			return fmt.Errorf("service %s asks for a rootless Docker daemon, and this executor's sandbox daemon is not rootless: "+
 				"use docker:dind (the sandbox's daemon then serves the job over mutual TLS) or a runner with a rootless profile", s.Name)
 		case !IsDinDService(s.Name) && slices.Contains(ServiceAliases(s.Name, s.Alias), "docker"):

@@ -226,7 +226,7 @@ func TestDaemonAliasesAndServiceChecks(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkServices(tc.services)
+			err := checkServices(tc.services, false)
 			if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("err %v, want %q", err, tc.wantErr)
 			}
@@ -234,5 +234,18 @@ func TestDaemonAliasesAndServiceChecks(t *testing.T) {
 				t.Errorf("aliases %v, want %v", got, tc.wantAliases)
 			}
 		})
+	}
+}
+
+// TestCheckServicesRootlessDaemon: with daemon_security = "rootless" the
+// sandbox's daemon serves a rootless dind service (and a plain one).
+func TestCheckServicesRootlessDaemon(t *testing.T) {
+	for _, name := range []string{"docker:27-dind-rootless", "docker:dind-rootless", "docker:27-dind"} {
+		if err := checkServices([]JobImage{{Name: name}}, true); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if err := checkServices([]JobImage{{Name: "redis:7", Alias: "docker"}}, true); err == nil {
+		t.Error("a service answering as docker is accepted with a rootless daemon")
 	}
 }

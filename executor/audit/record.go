@@ -87,9 +87,14 @@ type Container struct {
 	CapDrop     []string `json:"cap_drop,omitempty"`
 	SecurityOpt []string `json:"security_opt,omitempty"`
 	DeviceRules []string `json:"device_cgroup_rules,omitempty"`
-	Binds       []string `json:"binds,omitempty"`
-	User        string   `json:"user,omitempty"`
-	Limits      Limits   `json:"limits"`
+	// Devices are host devices mapped in, "host:container:perms".
+	Devices []string `json:"devices,omitempty"`
+	// UnmaskedPaths: no masked or read-only /proc and /sys paths
+	// (systempaths=unconfined).
+	UnmaskedPaths bool     `json:"unmasked_paths,omitempty"`
+	Binds         []string `json:"binds,omitempty"`
+	User          string   `json:"user,omitempty"`
+	Limits        Limits   `json:"limits"`
 }
 
 // Limits are CPU, memory and process limits; 0 means unlimited.

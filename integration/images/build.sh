@@ -6,6 +6,9 @@
 #
 #   dind-executor.local/base:trixie   Debian trixie minbase + docker, git, busybox...
 #   dind-executor.local/dind:test     docker:dind look-alike (dind/ in this folder)
+#   dind-executor.local/dind-rootless:test  dind + rootlesskit, slirp4netns, uidmap
+#                                     (dind-rootless/; its Debian packages are
+#                                     downloaded by a throwaway container of dind)
 #   dind-executor.local/job:test      tag of base
 #   dind-executor.local/helper:test   base + a gitlab-runner test double (helper/)
 #   dind-executor.local/buildkit:test buildkitd + buildctl (compiled from the Go
@@ -39,6 +42,9 @@ readonly HERE
 readonly REV_LABEL=io.dind-executor.images.rev
 readonly BASE_IMAGE=dind-executor.local/base:trixie
 readonly DIND_IMAGE=dind-executor.local/dind:test
+readonly DIND_ROOTLESS_IMAGE=dind-executor.local/dind-rootless:test
+# The packages dind-rootless adds (with their dependencies); part of its rev.
+readonly DIND_ROOTLESS_PACKAGES="rootlesskit slirp4netns uidmap libcap2-bin"
 readonly JOB_IMAGE=dind-executor.local/job:test
 readonly HELPER_IMAGE=dind-executor.local/helper:test
 readonly BUILDKIT_IMAGE=dind-executor.local/buildkit:test
@@ -326,6 +332,29 @@ build_buildkit() {
 	BK_DIR=
 }
 
+# dind-executor.local/dind-rootless:test: dind/ plus the packages of the
+# rootless profile. The .debs are downloaded by a throwaway container of
+# dind (the one step of this script with network in a container: Debian's
+# mirror, as configured in base) into a temporary build context; the build
+# itself has no network, like the others.
+build_dind_rootless() {
+	local rev=$1 ctx
+	ctx=$(mktemp -d "${BK_PREFIX}rootless.XXXXXXXX")
+	cp -a "$HERE/dind-rootless/." "$ctx/"
+	mkdir -p "$ctx/debs"
+	echo "+ apt-get install --download-only $DIND_ROOTLESS_PACKAGES"
+	# shellcheck disable=SC2086 # a list of package names
+	docker run --rm --user 0 --entrypoint sh -v "$ctx/debs:/out" "$DIND_IMAGE" -c '
+		set -e
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --download-only "$@"
+		cp /var/cache/apt/archives/*.deb /out/
+	' sh $DIND_ROOTLESS_PACKAGES
+	DOCKER_BUILDKIT=0 docker build --pull=false --network=none --force-rm \
+		--label "$REV_LABEL=$rev" -t "$DIND_ROOTLESS_IMAGE" "$ctx"
+	rm -rf --one-file-system "$ctx"
+}
+
 # build_dir IMAGE DIR REV: an image FROM base, defined by a folder here.
 build_dir() {
 	local image=$1 dir=$2 rev=$3
@@ -366,6 +395,7 @@ fi
 
 base_rev=$({ echo "$BASE_RECIPE"; package_list; } | sha)
 dind_rev=$({ echo "base=$base_rev"; files_digest "$HERE/dind"; } | sha)
+dind_rootless_rev=$({ echo "dind=$dind_rev"; echo "packages=$DIND_ROOTLESS_PACKAGES"; files_digest "$HERE/dind-rootless"; } | sha)
 helper_rev=$({ echo "base=$base_rev"; files_digest "$HERE/helper"; } | sha)
 buildkit_rev=$({ echo "base=$base_rev"; echo "$BUILDKIT_RECIPE"; files_digest "$HERE/buildkit"; } | sha)
 
@@ -398,6 +428,7 @@ step() {
 		case $kind in
 			base) build_base "$rev" >&3 2>&3 ;;
 			dind) build_dir "$DIND_IMAGE" "$HERE/dind" "$rev" >&3 2>&3 ;;
+			dind-rootless) build_dind_rootless "$rev" >&3 2>&3 ;;
 			helper) build_dir "$HELPER_IMAGE" "$HERE/helper" "$rev" >&3 2>&3 ;;
 			buildkit) build_buildkit "$rev" >&3 2>&3 ;;
 			tag) docker tag "$BASE_IMAGE" "$name" >&3 2>&3 ;;
@@ -416,6 +447,7 @@ if [[ -z $check_only ]] && { [[ -n $force ]] || [[ $(image_rev "$BUILDKIT_IMAGE"
 fi
 step "$BASE_IMAGE" "$base_rev" base
 step "$DIND_IMAGE" "$dind_rev" dind
+step "$DIND_ROOTLESS_IMAGE" "$dind_rootless_rev" dind-rootless
 step "$JOB_IMAGE" "$base_rev" tag
 step "$HELPER_IMAGE" "$helper_rev" helper
 step "$BUILDKIT_IMAGE" "$buildkit_rev" buildkit
