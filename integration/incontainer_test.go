@@ -31,7 +31,7 @@ func TestRunnerInAContainerDrivesTheSeedJob(t *testing.T) {
 	t.Parallel()
 	driveJobInRunnerContainer(t, seedjob.JobImage, env.binary, func(api *client.Client, runner, dir string) {
 		sandbox := gcFromTheHostKeeps(t, api)
-		operatorsInsideTheContainer(t, api, runner, dir, sandbox)
+		operatorsInsideTheContainer(t, api, env.binary, runner, dir, sandbox)
 	})
 }
 
@@ -171,7 +171,7 @@ func gcFromTheHostKeeps(t *testing.T, api *client.Client) (sandbox string) {
 // runner is, while its job runs: ps lists the sandbox, audit shows its
 // creation (the trail is the container's own file), gc keeps it (the
 // runner and its temp dir are visible there).
-func operatorsInsideTheContainer(t *testing.T, api *client.Client, runnerContainer, dir, sandbox string) {
+func operatorsInsideTheContainer(t *testing.T, api *client.Client, binary, runnerContainer, dir, sandbox string) {
 	t.Helper()
 	configs, _ := filepath.Glob(filepath.Join(dir, "dind-executor-demo*", "config.toml"))
 	if len(configs) != 1 {
@@ -182,10 +182,19 @@ func operatorsInsideTheContainer(t *testing.T, api *client.Client, runnerContain
 		want *regexp.Regexp
 	}{
 		{[]string{"ps", "--json"}, regexp.MustCompile(`"sandbox": "` + sandbox + `"`)},
+		// Written once the daemon answers, after the build container exists.
 		{[]string{"audit", "--json"}, regexp.MustCompile(`"event": "sandbox.created",\s+"sandbox": "` + sandbox + `"`)},
 		{[]string{"gc", "--dry-run"}, regexp.MustCompile(`(?m)^keep +` + sandbox + ` .*running`)},
 	} {
-		code, out, err := execInContainer(api, runnerContainer, "", append([]string{env.binary, "--config", configs[0]}, c.args...)...)
+		var code int
+		var out string
+		var err error
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			code, out, err = execInContainer(api, runnerContainer, "", append([]string{binary, "--config", configs[0]}, c.args...)...)
+			if (err == nil && code == 0 && c.want.MatchString(out)) || time.Now().After(deadline) {
+				break
+			}
+		}
 		if err != nil || code != 0 || !c.want.MatchString(out) {
 			t.Errorf("%v inside the runner container: exit %d, %v; want %s in:\n%s", c.args, code, err, c.want, out)
 		}
