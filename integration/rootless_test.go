@@ -22,7 +22,7 @@ import (
 )
 
 // rootlessDaemonImage is built by integration/images/build.sh.
-const rootlessDaemonImage = "dind-executor.local/dind-rootless:test"
+const rootlessDaemonImage = seedjob.RootlessDaemonImage
 
 // rootlessConfig is the seed config with the rootless daemon profile.
 func rootlessConfig(t *testing.T) string {
@@ -30,8 +30,7 @@ func rootlessConfig(t *testing.T) string {
 	if _, err := dockerAPI(t).ImageInspect(context.Background(), rootlessDaemonImage); err != nil {
 		t.Fatalf("image %s is missing (%v): run integration/images/build.sh", rootlessDaemonImage, err)
 	}
-	c := strings.Replace(seedConfig(), `daemon_security = "capabilities"`, `daemon_security = "rootless"`, 1)
-	return strings.Replace(c, fmt.Sprintf("dind_image = %q", seedjob.DaemonImage), fmt.Sprintf("dind_image = %q", rootlessDaemonImage), 1)
+	return seedjob.RootlessConfig(env.repoDir)
 }
 
 // hostProcess is a process of the host found by its command line.

@@ -21,6 +21,9 @@ const (
 	DaemonImage = "dind-executor.local/dind:test"
 	JobImage    = "dind-executor.local/job:test"
 	HelperImage = "dind-executor.local/helper:test"
+	// RootlessDaemonImage is the dind image of the rootless daemon profile
+	// (docker:dind-rootless layout).
+	RootlessDaemonImage = "dind-executor.local/dind-rootless:test"
 )
 
 // RepoMount is where the job's repository is bind-mounted in the sandbox,
@@ -88,15 +91,24 @@ func WriteRepo(dir string) (string, error) {
 // capability profile (--privileged cannot apply its capabilities on these
 // CI machines), and the repository bind-mounted at RepoMount.
 func Config(repoDir string) string {
+	return config(repoDir, DaemonImage, "capabilities")
+}
+
+// RootlessConfig is Config with the rootless daemon profile and its image.
+func RootlessConfig(repoDir string) string {
+	return config(repoDir, RootlessDaemonImage, "rootless")
+}
+
+func config(repoDir, dindImage, security string) string {
 	return fmt.Sprintf(`[sandbox]
 dind_image = %q
 default_image = %q
 helper_image = %q
-daemon_security = "capabilities"
+daemon_security = %q
 pull_policy = ["if-not-present"]
 ready_timeout = "60s"
 volumes = ["%s:%s:ro"]
-`, DaemonImage, JobImage, HelperImage, repoDir, RepoMount)
+`, dindImage, JobImage, HelperImage, security, repoDir, RepoMount)
 }
 
 // Job is the seed's "containerize" job: docker:dind style variables, the
