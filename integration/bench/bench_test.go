@@ -371,3 +371,19 @@ func TestCheckOneEngine(t *testing.T) {
 		}
 	}
 }
+
+func TestLacksSysResource(t *testing.T) {
+	for _, tc := range []struct {
+		status string
+		lacks  bool
+	}{
+		{"Name:\tsystemd\nCapBnd:\t000001fffeffffff\nCapAmb:\t0000000000000000\n", true}, // bit 24 clear
+		{"Name:\tsystemd\nCapBnd:\t000001ffffffffff\n", false},
+		{"Name:\tsystemd\n", false},
+		{"CapBnd:\tnot hex\n", false},
+	} {
+		if got := lacksSysResource(tc.status); (got != "") != tc.lacks {
+			t.Errorf("lacksSysResource(%q) = %q, want lacking: %v", tc.status, got, tc.lacks)
+		}
+	}
+}

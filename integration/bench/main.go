@@ -27,6 +27,7 @@ var sections = []struct {
 	run  section
 }{
 	{"prepare and cleanup", prepareSection},
+	{"daemon profiles", profilesSection},
 	{"pool", poolSection},
 	{"stage", stageSection},
 	{"output", outputSection},

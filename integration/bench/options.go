@@ -9,7 +9,7 @@ import (
 )
 
 // allSections are the sections -only can name, in run order.
-var allSections = []string{"prepare", "cleanup", "pool", "stage", "output", "job", "seed", "runnerimage", "concurrent", "cancel", "hosts"}
+var allSections = []string{"prepare", "cleanup", "profiles", "pool", "stage", "output", "job", "seed", "runnerimage", "concurrent", "cancel", "hosts"}
 
 // options are the command line.
 type options struct {

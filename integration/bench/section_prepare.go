@@ -39,7 +39,8 @@ func prepareSection(ctx context.Context, b *bench, rep *Report) error {
 	var baselines []baselineSample
 	var cleanupS []float64
 	for i := range b.opts.runs {
-		p, cleanup, err := coldPrepare(ctx, b, project, i)
+		b.log.printf("prepare %d/%d", i+1, b.opts.runs)
+		p, cleanup, err := coldPrepare(ctx, b, b.product.configPath, project, "bench-prepare")
 		if err != nil {
 			return err
 		}
@@ -71,14 +72,14 @@ func prepareSection(ctx context.Context, b *bench, rep *Report) error {
 	return nil
 }
 
-// coldPrepare prepares a fresh sandbox, reads its daemon's log, and cleans
-// it up, timing both hooks.
-func coldPrepare(ctx context.Context, b *bench, project benchProject, i int) (prepareSample, time.Duration, error) {
-	s, err := b.newSession(ctx, b.product.configPath, project, "bench-prepare")
+// coldPrepare prepares a fresh sandbox of a job named jobName with the
+// config at configPath, reads its daemon's log, and cleans it up, timing
+// both hooks.
+func coldPrepare(ctx context.Context, b *bench, configPath string, project benchProject, jobName string) (prepareSample, time.Duration, error) {
+	s, err := b.newSession(ctx, configPath, project, jobName)
 	if err != nil {
 		return prepareSample{}, 0, err
 	}
-	b.log.printf("prepare %d/%d", i+1, b.opts.runs)
 	run, err := s.prepare(ctx, b.api)
 	sample := prepareSample{run: run, sandbox: s.sandbox}
 	if err == nil {
