@@ -333,30 +333,6 @@ func TestRootlessProfileWarmPool(t *testing.T) {
 	assertJobLeftNothing(t, job.ID)
 }
 
-// TestRootlessPrepareTimeAgainstCapabilities measures, for the record,
-// prepare and the daemon's readiness of the rootless profile beside the
-// capabilities profile on this Engine (alternating, a trivial job each).
-// It fails only when a job fails.
-func TestRootlessPrepareTimeAgainstCapabilities(t *testing.T) {
-	ready := regexp.MustCompile(`ready in ([0-9.]+)s`)
-	profiles := []struct{ name, toml string }{{"capabilities", seedConfig()}, {"rootless", rootlessConfig(t)}}
-	for round := range 2 {
-		for _, p := range profiles {
-			job := simpleJob("docker version --format '{{.Server.Version}}'")
-			res := runJob(t, newEmulator(t, p.toml), job)
-			if res.Outcome.Kind != runner.OutcomeSuccess {
-				t.Fatalf("%s: outcome %s", p.name, res.Outcome)
-			}
-			m := ready.FindStringSubmatch(runner.PlainText(res.Log))
-			if m == nil {
-				t.Fatalf("%s: no readiness time in the log", p.name)
-			}
-			t.Logf("round %d %-12s prepare %6.2fs, daemon ready in %ss", round, p.name, res.ExecsOf(runner.ExecPrepare)[0].Duration.Seconds(), m[1])
-			assertJobLeftNothing(t, job.ID)
-		}
-	}
-}
-
 // TestRootlessProfileSaysWhatAnImageLacks: a rootless image whose
 // newuidmap is setuid root (as the official docker:dind-rootless's is)
 // fails at prepare with what to change, not with rootlesskit's
