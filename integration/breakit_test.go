@@ -405,31 +405,64 @@ func TestEightJobsAtOnce(t *testing.T) {
 // first cleanup, while the other job still runs, removes only its own.
 func TestSameJobIDOnTwoRunners(t *testing.T) {
 	t.Parallel()
-	toml, _ := withAudit(t, seedConfig())
+	// The order is made, not timed: the first job ends only once both
+	// sandboxes are up, the second only once the first job's cleanup is
+	// over; the test signals each through a directory both build
+	// containers mount read-only.
+	signals := t.TempDir()
+	config := strings.Replace(seedConfig(), `volumes = ["`, fmt.Sprintf(`volumes = ["%s:/signals:ro", "`, signals), 1)
+	toml, _ := withAudit(t, config)
 	id := newJobID()
-	jobFor := func(marker string, wait int) runner.Job {
+	waitForSignal := func(name string) string {
+		return fmt.Sprintf(`i=0; until [ -e /signals/%s ]; do i=$((i+1)); [ $i -lt 1500 ] || exit 9; sleep 0.2; done`, name)
+	}
+	jobFor := func(marker, signal string) runner.Job {
 		job := simpleJob(
 			"docker volume create "+marker,
-			fmt.Sprintf("sleep %d", wait),
+			waitForSignal(signal),
 			`test "$(docker volume ls -q)" = "`+marker+`"`,
 			"docker info --format 'daemon still answers'",
 		)
 		job.ID, job.PipelineID = id, id*10
 		return job
 	}
-	jobs := []runner.Job{jobFor("first-runner", 1), jobFor("second-runner", 12)}
+	jobs := []runner.Job{jobFor("first-runner", "both-up"), jobFor("second-runner", "first-cleaned")}
 	results := make([]*runner.Result, len(jobs))
 	errs := make([]error, len(jobs))
 	emulators := []*runner.Emulator{newEmulator(t, toml), newEmulator(t, toml)}
-	var wg sync.WaitGroup
+	done := make([]chan struct{}, len(jobs))
 	for i := range jobs {
-		wg.Go(func() {
+		done[i] = make(chan struct{})
+		go func() {
+			defer close(done[i])
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			results[i], errs[i] = emulators[i].Run(ctx, jobs[i])
-		})
+		}()
 	}
-	wg.Wait()
+	signal := func(name string) {
+		if err := os.WriteFile(filepath.Join(signals, name), nil, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	builds := client.Filters{}.Add("label", executor.LabelJobID+"="+strconv.FormatInt(id, 10)).Add("label", executor.LabelRole+"="+string(executor.RoleBuild))
+	for bothUpBy := time.Now().Add(3 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		list, err := dockerAPI(t).ContainerList(context.Background(), client.ContainerListOptions{Filters: builds})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) == 2 {
+			break
+		}
+		if time.Now().After(bothUpBy) {
+			t.Errorf("the two sandboxes of job %d were not up together within 3 minutes (%d build containers)", id, len(list.Items))
+			break
+		}
+	}
+	signal("both-up")
+	<-done[0]
+	signal("first-cleaned")
+	<-done[1]
 	for i := range jobs {
 		if errs[i] != nil {
 			t.Fatal(errs[i])
