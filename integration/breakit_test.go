@@ -145,12 +145,7 @@ func TestCertificatesAloneKeepJobsApart(t *testing.T) {
 		_, _ = api.NetworkDisconnect(context.Background(), b.id.Name(executor.RoleNetwork), client.NetworkDisconnectOptions{Container: a.id.Name(executor.RoleBuild), Force: true})
 	})
 	cert := "--cert /certs/client/cert.pem --key /certs/client/key.pem"
-	cases := []struct {
-		name     string
-		script   string
-		wantCode int
-		wantOut  string
-	}{
+	cases := []scriptCase{
 		{"B's daemon is reachable now", fmt.Sprintf("timeout 5 bash -c 'echo > /dev/tcp/%s/2376' && echo reachable", b.daemonIP), 0, "reachable"},
 		{"B's daemon refuses A's client certificate", fmt.Sprintf("curl -sSk --max-time 10 %s https://%s:2376/_ping", cert, b.daemonIP), anyFailure, "alert"},
 		{"A's client refuses B's daemon", fmt.Sprintf("curl -sS --max-time 10 --cacert /certs/client/ca.pem %s https://%s:2376/_ping", cert, b.daemonIP), anyFailure, "certificate"},
@@ -159,17 +154,7 @@ func TestCertificatesAloneKeepJobsApart(t *testing.T) {
 		// that alias on its own network): pin it to A's daemon.
 		{"A's own daemon still answers A", fmt.Sprintf("curl -sS --max-time 10 --resolve docker:2376:%s --cacert /certs/client/ca.pem %s https://docker:2376/_ping", a.daemonIP, cert), 0, "OK"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			code, out := execIn(t, engine, a.id, executor.RoleBuild, tc.script)
-			if (tc.wantCode == anyFailure && code == 0) || (tc.wantCode != anyFailure && code != tc.wantCode) {
-				t.Fatalf("exit code %d, want %d (-1: any failure); output: %s", code, tc.wantCode, out)
-			}
-			if !strings.Contains(out, tc.wantOut) {
-				t.Errorf("output %q lacks %q", out, tc.wantOut)
-			}
-		})
-	}
+	runScriptCases(t, engine, a.id, executor.RoleBuild, cases)
 }
 
 // sandboxRights is what the test reads from the Engine while a job runs.

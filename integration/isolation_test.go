@@ -216,12 +216,7 @@ func TestSandboxDaemonsAnswerOnlyTheirOwnJob(t *testing.T) {
 			})
 
 			t.Run("from the build container", func(t *testing.T) {
-				cases := []struct {
-					name     string
-					script   string
-					wantCode int // anyFailure: any non-zero code
-					wantOut  string
-				}{
+				cases := []scriptCase{
 					{"own daemon with the job's certificate", "docker version --format 'server {{.Server.Version}}'", 0, "server "},
 					{"own daemon with the certificate, raw", "curl -sS --max-time 10 --cacert /certs/client/ca.pem --cert /certs/client/cert.pem --key /certs/client/key.pem https://docker:2376/_ping", 0, "OK"},
 					{"own daemon without a certificate", "curl -sS --max-time 10 --cacert /certs/client/ca.pem https://docker:2376/_ping", anyFailure, ""},
@@ -231,17 +226,7 @@ func TestSandboxDaemonsAnswerOnlyTheirOwnJob(t *testing.T) {
 					{"client key readable by its owner only", "stat -c '%a %U' /certs/client/key.pem", 0, "600 root"},
 					{"no engine socket", "test ! -e /var/run/docker.sock", 0, ""},
 				}
-				for _, tc := range cases {
-					t.Run(tc.name, func(t *testing.T) {
-						code, out := execIn(t, engine, a.id, executor.RoleBuild, tc.script)
-						if (tc.wantCode == anyFailure && code == 0) || (tc.wantCode != anyFailure && code != tc.wantCode) {
-							t.Fatalf("exit code %d, want %d (-1: any failure); output: %s", code, tc.wantCode, out)
-						}
-						if !strings.Contains(out, tc.wantOut) {
-							t.Errorf("output %q lacks %q", out, tc.wantOut)
-						}
-					})
-				}
+				runScriptCases(t, engine, a.id, executor.RoleBuild, cases)
 			})
 
 			t.Run("build container is unprivileged", func(t *testing.T) {
@@ -267,6 +252,32 @@ func TestSandboxDaemonsAnswerOnlyTheirOwnJob(t *testing.T) {
 }
 
 const anyFailure = -1
+
+// scriptCase is a shell snippet run in a sandbox container, the exit code
+// it must end with (anyFailure: any non-zero) and text its output holds.
+type scriptCase struct {
+	name     string
+	script   string
+	wantCode int
+	wantOut  string
+}
+
+// runScriptCases runs each case in role's container of sandbox id, as a
+// subtest.
+func runScriptCases(t *testing.T, engine *executor.Engine, id executor.Identity, role executor.Role, cases []scriptCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := execIn(t, engine, id, role, tc.script)
+			if (tc.wantCode == anyFailure && code == 0) || (tc.wantCode != anyFailure && code != tc.wantCode) {
+				t.Fatalf("exit code %d, want %d (-1: any failure); output: %s", code, tc.wantCode, out)
+			}
+			if !strings.Contains(out, tc.wantOut) {
+				t.Errorf("output %q lacks %q", out, tc.wantOut)
+			}
+		})
+	}
+}
 
 // pingDaemon calls /_ping on a sandbox daemon from the host over TLS.
 func pingDaemon(ip string, caPEM []byte, pair tlsca.PEMPair) error {

@@ -279,16 +279,11 @@ func sameCaps(got, want []string) bool {
 // port driver).
 func TestRootlessProfileTLSOffAndPublishedPorts(t *testing.T) {
 	t.Parallel()
-	job := tlsOffJob(
-		"docker info --format 'plain endpoint: {{.ServerVersion}} {{.SecurityOptions}}'",
-		busyboxImage("bb:1"),
-		`docker run -d -p 8080:8080 bb:1 /bin/busybox sh -c '/bin/busybox mkdir /w && echo published-port-answers > /w/index.html && exec /bin/busybox httpd -f -p 8080 -h /w'`,
-		"for i in $(seq 20); do curl -fsS http://docker:8080/ && break; sleep 0.5; done",
-		"docker --tlsverify -H tcp://docker:2376 info --format 'mutual TLS beside it: {{.ServerVersion}}'",
-		// The job's containers resolve the job network's names (through
-		// slirp4netns's DNS forwarder to the Engine's embedded DNS).
-		"docker run --rm bb:1 /bin/busybox nslookup build | /bin/busybox sed -n 's/^Address: /inner lookup of build: /p'",
-	)
+	steps := append([]string{"docker info --format 'plain endpoint: {{.ServerVersion}} {{.SecurityOptions}}'"}, publishedPortSteps()...)
+	// The job's containers resolve the job network's names (through
+	// slirp4netns's DNS forwarder to the Engine's embedded DNS).
+	steps = append(steps, "docker run --rm bb:1 /bin/busybox nslookup build | /bin/busybox sed -n 's/^Address: /inner lookup of build: /p'")
+	job := tlsOffJob(steps...)
 	res := runJob(t, newEmulator(t, rootlessConfig(t)), job)
 	if res.Outcome.Kind != runner.OutcomeSuccess {
 		t.Fatalf("outcome = %s, want success", res.Outcome)

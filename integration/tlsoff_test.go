@@ -34,13 +34,7 @@ func tlsOffJob(script ...string) runner.Job {
 // network (where the helper and services are).
 func TestTLSOffRecipeServesOnlyTheBuildContainer(t *testing.T) {
 	t.Parallel()
-	job := tlsOffJob(
-		"docker info --format 'plain endpoint: {{.ServerVersion}}'",
-		busyboxImage("bb:1"),
-		`docker run -d -p 8080:8080 bb:1 /bin/busybox sh -c '/bin/busybox mkdir /w && echo published-port-answers > /w/index.html && exec /bin/busybox httpd -f -p 8080 -h /w'`,
-		"for i in $(seq 20); do curl -fsS http://docker:8080/ && break; sleep 0.5; done",
-		"docker --tlsverify -H tcp://docker:2376 info --format 'mutual TLS beside it: {{.ServerVersion}}'",
-	)
+	job := tlsOffJob(append([]string{"docker info --format 'plain endpoint: {{.ServerVersion}}'"}, publishedPortSteps()...)...)
 	job.Services = append(job.Services, runner.Image{Name: seedjob.JobImage, Alias: "probe", Command: []string{"sleep", "600"}})
 	api := dockerAPI(t)
 	var once sync.Once
@@ -119,4 +113,17 @@ func TestTLSOffRecipeRefusedWhenTheOperatorSaysSo(t *testing.T) {
 		t.Fatalf("outcome %s; log:\n%s", res.Outcome, log)
 	}
 	assertJobLeftNothing(t, job.ID)
+}
+
+// publishedPortSteps build a busybox image in the job's daemon, serve a
+// page from a container publishing port 8080, fetch it as docker:8080 (the
+// log then holds "published-port-answers") and use the mutual-TLS endpoint
+// ("mutual TLS beside it: ").
+func publishedPortSteps() []string {
+	return []string{
+		busyboxImage("bb:1"),
+		`docker run -d -p 8080:8080 bb:1 /bin/busybox sh -c '/bin/busybox mkdir /w && echo published-port-answers > /w/index.html && exec /bin/busybox httpd -f -p 8080 -h /w'`,
+		"for i in $(seq 20); do curl -fsS http://docker:8080/ && break; sleep 0.5; done",
+		"docker --tlsverify -H tcp://docker:2376 info --format 'mutual TLS beside it: {{.ServerVersion}}'",
+	}
 }
