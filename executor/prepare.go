@@ -98,6 +98,11 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 		return nil, fmt.Errorf("the daemon's CA certificate: %w", err)
 	}
 
+	// The readiness ping starts now: its relay waits in the daemon
+	// container while the rest is made, and answers when dockerd serves.
+	ready := e.startWaitReady(ctx, id.SandboxID, daemon.tls, p.Daemon.ReadyTimeout)
+	defer ready.abandon()
+
 	if err := e.mark(ctx, id); err != nil {
 		return nil, err
 	}
@@ -112,11 +117,11 @@ func (e *docker) prepare(ctx context.Context, p plan) (*Sandbox, error) {
 		return nil, err
 	}
 
-	version, err := e.waitReady(ctx, id.SandboxID, daemon.tls, p.Daemon.ReadyTimeout)
+	version, readyAt, err := ready.result()
 	if err != nil {
 		return nil, err
 	}
-	sb.ReadyAfter = time.Since(daemon.started)
+	sb.ReadyAfter = readyAt.Sub(daemon.started)
 	if daemon.poolID == "" {
 		fmt.Fprintf(log, "Starting TLS daemon... ready in %.1fs (mutual TLS, CA %s)\n", sb.ReadyAfter.Seconds(), sb.CA.Fingerprint[:16])
 		if p.PlainTCP {

@@ -124,7 +124,7 @@ func (e *docker) innerClient(ctx context.Context, id SandboxID) (*client.Client,
 	if err != nil {
 		return nil, fmt.Errorf("the job's client certificate in %s: %w", id.Name(RoleBuild), err)
 	}
-	return innerdaemon.Client(daemonTLSAddr, tlsConfig, e.daemonDialer(id))
+	return innerdaemon.Client(daemonTLSAddr, tlsConfig, e.daemonDialer(id, relayConnectWait))
 }
 
 // withoutNone drops the "<none>:<none>" placeholders older Engines list.

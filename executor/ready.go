@@ -23,15 +23,20 @@ const daemonTLSAddr = tlsca.DaemonServerName + ":2376" // DaemonTLSPort
 
 const (
 	readyPollInterval = 50 * time.Millisecond
-	readyAttemptLimit = 2 * time.Second
+	// readyAttemptLimit bounds one ping, and its relay waits as long for
+	// the port: dockerd opens it long before it serves and the handshake
+	// waits in the connection until it does, so one attempt made as the
+	// daemon container starts spans its whole start-up, and the answer
+	// comes the moment dockerd serves, with no new relay to set up then.
+	readyAttemptLimit = 10 * time.Second
 	logTailLines      = 20
 	maxLogTail        = 16 << 10
 )
 
 // waitReady polls the daemon's /_ping over mutual TLS until it answers OK.
 // A TCP connect is not enough: dockerd opens its port before it serves. It
-// stops at once when the daemon container exits, and its errors carry the
-// daemon's last log lines so the operator sees why.
+// stops when an attempt fails and the daemon container has exited, and its
+// errors carry the daemon's last log lines so the operator sees why.
 func (e *docker) waitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Config, timeout time.Duration) (innerdaemon.VersionInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -43,20 +48,18 @@ func (e *docker) waitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Con
 		return fmt.Errorf("daemon %s not ready over mutual TLS after %s (%d attempts, last error: %v; raise [sandbox] ready_timeout if the host is slow)%s",
 			id.Name(RoleDaemon), timeout, attempts, lastErr, e.daemonLogTail(id))
 	}
-	httpClient := innerdaemon.HTTPClient(tlsConfig, readyAttemptLimit, e.daemonDialer(id))
+	httpClient := innerdaemon.HTTPClient(tlsConfig, readyAttemptLimit, e.daemonDialer(id, readyAttemptLimit))
 	for {
 		attempts++
 		version, err := innerdaemon.Ping(ctx, httpClient, daemonTLSAddr)
 		if lastErr = err; err == nil {
 			return version, nil
 		}
-		if attempts%10 == 0 {
-			if err := e.daemonStillRunning(ctx, id); err != nil {
-				if ctx.Err() != nil {
-					return innerdaemon.VersionInfo{}, notReady()
-				}
-				return innerdaemon.VersionInfo{}, err
+		if err := e.daemonStillRunning(ctx, id); err != nil {
+			if ctx.Err() != nil {
+				return innerdaemon.VersionInfo{}, notReady()
 			}
+			return innerdaemon.VersionInfo{}, err
 		}
 		select {
 		case <-ctx.Done():
@@ -64,6 +67,40 @@ func (e *docker) waitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Con
 		case <-time.After(readyPollInterval):
 		}
 	}
+}
+
+// readyWait is a waitReady running beside the rest of prepare, so the
+// relay of its first ping is in place before dockerd serves.
+type readyWait struct {
+	stop    context.CancelFunc
+	done    chan struct{}
+	at      time.Time // when the daemon answered
+	version innerdaemon.VersionInfo
+	err     error
+}
+
+func (e *docker) startWaitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Config, timeout time.Duration) *readyWait {
+	ctx, stop := context.WithCancel(ctx)
+	w := &readyWait{stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		w.version, w.err = e.waitReady(ctx, id, tlsConfig, timeout)
+		w.at = time.Now()
+	}()
+	return w
+}
+
+// result waits for the daemon's answer or the error that ended the wait.
+func (w *readyWait) result() (innerdaemon.VersionInfo, time.Time, error) {
+	<-w.done
+	return w.version, w.at, w.err
+}
+
+// abandon ends the wait, when prepare fails elsewhere, and returns once it
+// has ended.
+func (w *readyWait) abandon() {
+	w.stop()
+	<-w.done
 }
 
 // describeVersion is what the daemon said of itself, for the job log.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
@@ -22,15 +23,25 @@ import (
 
 // relayCommand connects stdin and stdout to host:port inside a container,
 // with nc as the image has it (docker:dind's busybox), else busybox's. It
-// keeps trying to connect for relayWait, so a connection asked for while
+// keeps trying to connect for wait, so a connection asked for while
 // dockerd starts goes through the moment its port opens, without another
 // exec; what the client wrote meanwhile waits in the pipe.
-func relayCommand(host string, port int) []string {
+func relayCommand(host string, port int, wait time.Duration) []string {
 	const script = `nc=nc; command -v nc >/dev/null 2>&1 || nc="busybox nc"
-i=0; while [ $i -lt 40 ]; do $nc "$0" "$1" 2>/dev/null && exit 0; i=$((i+1)); sleep 0.05; done
+i=0; while [ $i -lt "$2" ]; do $nc "$0" "$1" 2>/dev/null && exit 0; i=$((i+1)); sleep 0.05; done
 echo "nothing accepts connections on $0:$1" >&2; exit 1`
-	return []string{"sh", "-c", script, host, strconv.Itoa(port)}
+	tries := max(1, int(wait/relayRetryInterval))
+	return []string{"sh", "-c", script, host, strconv.Itoa(port), strconv.Itoa(tries)}
 }
+
+// relayRetryInterval is the relay's pause between connection attempts (the
+// script's sleep).
+const relayRetryInterval = 50 * time.Millisecond
+
+// relayConnectWait is how long a relay to a running daemon (what the job
+// produced, the layer-cache prune) waits for its port: a daemon the job
+// stopped must not hold the hook.
+const relayConnectWait = 2 * time.Second
 
 // maxRelayStderr bounds what a relay may say on stderr; it is kept for the
 // error when the stream ends before anything came back.
@@ -38,9 +49,9 @@ const maxRelayStderr = 4 << 10
 
 // dialInContainer opens a byte stream to host:port as seen from inside the
 // container, through the Engine API.
-func (e *docker) dialInContainer(ctx context.Context, container, host string, port int) (net.Conn, error) {
+func (e *docker) dialInContainer(ctx context.Context, container, host string, port int, wait time.Duration) (net.Conn, error) {
 	created, err := e.api.ExecCreate(ctx, container, client.ExecCreateOptions{
-		User: "0", AttachStdin: true, AttachStdout: true, AttachStderr: true, Cmd: relayCommand(host, port),
+		User: "0", AttachStdin: true, AttachStdout: true, AttachStderr: true, Cmd: relayCommand(host, port, wait),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start a relay to %s:%d in %s: %w", host, port, container, err)
@@ -90,10 +101,11 @@ func (b *boundedBuffer) Write(p []byte) (int, error) {
 }
 
 // daemonDialer dials the sandbox's daemon port through the Engine, for an
-// HTTP transport (its address argument is only the TLS server name's).
-func (e *docker) daemonDialer(id SandboxID) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// HTTP transport (its address argument is only the TLS server name's); the
+// relay waits up to wait for the port to open.
+func (e *docker) daemonDialer(id SandboxID, wait time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return e.dialInContainer(ctx, id.Name(RoleDaemon), "127.0.0.1", DaemonTLSPort)
+		return e.dialInContainer(ctx, id.Name(RoleDaemon), "127.0.0.1", DaemonTLSPort, wait)
 	}
 }
 
