@@ -32,7 +32,8 @@ type fleet struct {
 type member interface {
 	mechanics
 	name() string
-	load(ctx context.Context) (engineLoad, error)
+	memory(ctx context.Context) (int64, error)
+	sandboxCount(ctx context.Context) (int, error)
 	mark(ctx context.Context, id Identity) error
 }
 
@@ -147,6 +148,17 @@ func (f *fleet) place(ctx context.Context, p plan) (member, string, error) {
 	for i, m := range f.members {
 		names[i] = m.name()
 	}
+	// Memory is asked for before the lock and read meanwhile: it does not
+	// change as sandboxes come and go, and /info is an Engine's slow answer
+	// (dockerd asks its runtimes for their versions: ~40 ms), which would
+	// otherwise hold up every other prepare waiting for the lock.
+	var mems []int64
+	var memErrs []error
+	memRead := make(chan struct{})
+	go func() {
+		defer close(memRead)
+		mems, memErrs = each(ctx, f, func(ctx context.Context, m member) (int64, error) { return m.memory(ctx) })
+	}()
 	lctx, cancel := context.WithTimeout(ctx, placementWait)
 	unlock, err := placementLock(lctx, names)
 	cancel()
@@ -155,12 +167,13 @@ func (f *fleet) place(ctx context.Context, p plan) (member, string, error) {
 	} else {
 		defer unlock()
 	}
-	loads, errs := each(ctx, f, func(ctx context.Context, m member) (engineLoad, error) { return m.load(ctx) })
+	counts, countErrs := each(ctx, f, func(ctx context.Context, m member) (int, error) { return m.sandboxCount(ctx) })
+	<-memRead
 	cands := make([]candidate, len(f.members))
 	for i, m := range f.members {
-		cands[i] = candidate{engine: m.name(), load: loads[i], err: errs[i]}
-		if errs[i] != nil {
-			f.log.WithError(errs[i]).WithField("engine", m.name()).Warn("Docker Engine skipped: it does not answer")
+		cands[i] = candidate{engine: m.name(), load: engineLoad{Sandboxes: counts[i], MemTotal: mems[i]}, err: cmp.Or(memErrs[i], countErrs[i])}
+		if cands[i].err != nil {
+			f.log.WithError(cands[i].err).WithField("engine", m.name()).Warn("Docker Engine skipped: it does not answer")
 		}
 	}
 	best, why, err := choose(p.Identity.SandboxID, cands)

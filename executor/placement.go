@@ -17,31 +17,36 @@ type engineLoad struct {
 	MemTotal  int64 // bytes; 0 when the Engine does not say
 }
 
-// load counts the sandboxes on the Engine by their volumes and networks,
-// the first objects a sandbox gets (a pooled one has only a network), so
-// a sandbox another prepare has just begun counts too.
-func (e *docker) load(ctx context.Context) (engineLoad, error) {
+// sandboxCount counts the sandboxes on the Engine by their volumes and
+// networks, the first objects a sandbox gets (a pooled one has only a
+// network), so a sandbox another prepare has just begun counts too.
+func (e *docker) sandboxCount(ctx context.Context) (int, error) {
 	filter := client.Filters{}.Add("label", LabelManaged+"=true").Add("label", LabelSandbox)
 	ids := map[string]bool{}
 	vols, err := e.api.VolumeList(ctx, client.VolumeListOptions{Filters: filter})
 	if err != nil {
-		return engineLoad{}, fmt.Errorf("list sandbox volumes: %w", err)
+		return 0, fmt.Errorf("list sandbox volumes: %w", err)
 	}
 	for _, v := range vols.Items {
 		ids[v.Labels[LabelSandbox]] = true
 	}
 	nets, err := e.api.NetworkList(ctx, client.NetworkListOptions{Filters: filter})
 	if err != nil {
-		return engineLoad{}, fmt.Errorf("list sandbox networks: %w", err)
+		return 0, fmt.Errorf("list sandbox networks: %w", err)
 	}
 	for _, n := range nets.Items {
 		ids[n.Labels[LabelSandbox]] = true
 	}
+	return len(ids), nil
+}
+
+// memory is the memory the Engine reports (0 when it does not say).
+func (e *docker) memory(ctx context.Context) (int64, error) {
 	info, err := e.api.Info(ctx, client.InfoOptions{})
 	if err != nil {
-		return engineLoad{}, fmt.Errorf("read the Engine's info: %w", err)
+		return 0, fmt.Errorf("read the Engine's info: %w", err)
 	}
-	return engineLoad{Sandboxes: len(ids), MemTotal: info.Info.MemTotal}, nil
+	return info.Info.MemTotal, nil
 }
 
 // mark makes the sandbox's first object, its builds volume, which load

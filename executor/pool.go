@@ -173,14 +173,23 @@ func (e *docker) claimPooled(ctx context.Context, p plan) (*jobDaemon, error) {
 	return nil, nil
 }
 
-// claimedPool is the pooled sandbox a job's sandbox took, or "".
+// claimedPool is the pooled sandbox a job's sandbox took, or "". Only the
+// claim marker the executor made says so: a container made from the job's
+// image carries that image's labels too, so a job could otherwise name
+// another job's sandbox for its own cleanup to remove.
 func (e *docker) claimedPool(ctx context.Context, id SandboxID) (SandboxID, error) {
 	res, err := e.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.
-		Add("label", LabelSandbox+"="+string(id)).Add("label", LabelPooled)})
-	if err != nil || len(res.Items) == 0 {
+		Add("label", LabelSandbox+"="+string(id)).Add("label", LabelRole+"="+string(RoleClaim)).Add("label", LabelPooled)})
+	if err != nil {
 		return "", err
 	}
-	return SandboxID(res.Items[0].Labels[LabelPooled]), nil
+	for _, c := range res.Items {
+		pooled := SandboxID(c.Labels[LabelPooled])
+		if pooled.Validate() == nil && containerName(c.Names, "") == pooled.Name(RoleClaim) {
+			return pooled, nil
+		}
+	}
+	return "", nil
 }
 
 func newPoolIdentity() (Identity, error) {

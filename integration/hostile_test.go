@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
 	"gitlab.com/dind-executor/dind-executor/executor"
 	"gitlab.com/dind-executor/dind-executor/executor/audit"
 	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
@@ -279,4 +282,36 @@ func TestSandboxOfAKilledRunnerIsCollectedAtOnce(t *testing.T) {
 		t.Fatalf("gc after the runner died: exit %d\n%s%s", out.exitCode, out.stdout, out.stderr)
 	}
 	assertNothingLeft(t, executor.LabelSandbox, sandboxID)
+}
+
+// The Engine copies an image's labels onto the containers made from it, so
+// a job's image can carry any of the executor's labels the executor does
+// not set itself on a build or service container. One that names another
+// sandbox as the pooled one this job took must not make this job's cleanup
+// remove that sandbox (here: a volume standing for it).
+func TestImageLabelsCannotPointCleanupAtAnotherSandbox(t *testing.T) {
+	t.Parallel()
+	api := dockerAPI(t)
+	ctx := context.Background()
+	victim := executor.SandboxID(fmt.Sprintf("%016x", rand.Uint64()))
+	volume := victim.Name(executor.RoleBuilds)
+	if _, err := api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: volume, Labels: map[string]string{
+		executor.LabelManaged: "true", executor.LabelSandbox: string(victim), executor.LabelRole: string(executor.RoleBuilds),
+	}}); err != nil {
+		t.Fatalf("create the other sandbox's volume: %v", err)
+	}
+	t.Cleanup(func() { api.VolumeRemove(context.Background(), volume, client.VolumeRemoveOptions{Force: true}) })
+
+	image := buildImage(t, "FROM "+seedjob.JobImage+"\nLABEL "+executor.LabelPooled+"="+string(victim)+"\n")
+	job := simpleJob("echo labelled image ran")
+	job.Image = runner.Image{Name: image}
+	res := runJob(t, newEmulator(t, seedConfig()), job)
+	if res.Outcome.Kind != runner.OutcomeSuccess || !strings.Contains(res.Log, "labelled image ran") {
+		t.Fatalf("outcome = %s, want success", res.Outcome)
+	}
+	assertHooksBounded(t, res)
+	assertJobLeftNothing(t, job.ID)
+	if _, err := api.VolumeInspect(ctx, volume, client.VolumeInspectOptions{}); err != nil {
+		t.Errorf("the job's cleanup removed %s, a volume of another sandbox its image's label named: %v", volume, err)
+	}
 }
