@@ -3,7 +3,6 @@ package executor
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -28,6 +27,15 @@ const (
 	// volume at once; a job beyond that starts with an empty data root.
 	layerSlots     = 4
 	daemonStopWait = 20 * time.Second
+	// layerCleanLimit bounds asking the job's daemon to clean up: that
+	// daemon is the job's, and one that stops answering (SIGSTOPped by the
+	// job, or not a dockerd at all) must only cost the volume, not the
+	// teardown.
+	layerCleanLimit = 90 * time.Second
+	// layerReleaseLimit bounds each of the outer Engine's steps after the
+	// cleaning (stop, remove, discard), which run even when the teardown's
+	// own deadline was spent waiting for the job's daemon.
+	layerReleaseLimit = daemonStopWait + 30*time.Second
 )
 
 func (id Identity) layerVolume(slot int) string {
@@ -85,15 +93,22 @@ func (e *docker) releaseLayerCache(ctx context.Context, id SandboxID, claim cont
 	e.stampVolumeUse(ctx, volume, claim.ImageID, claim.Labels)
 	summary, cleanErr := "", innerErr
 	if inner != nil {
-		summary, cleanErr = cleanLayerDaemon(ctx, inner, maxBytes)
+		cctx, cancel := context.WithTimeout(ctx, layerCleanLimit)
+		summary, cleanErr = cleanLayerDaemon(cctx, inner, maxBytes)
+		cancel()
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), layerReleaseLimit)
+	defer cancel()
 	daemon := id.Name(RoleDaemon)
-	stopWait := int(daemonStopWait.Seconds())
-	if _, err := e.api.ContainerStop(ctx, daemon, client.ContainerStopOptions{Timeout: &stopWait}); err != nil && !cerrdefs.IsNotFound(err) {
-		cleanErr = errors.Join(cleanErr, fmt.Errorf("stop daemon %s: %w", daemon, err))
-	}
 	if cleanErr == nil {
-		return summary, nil
+		// A clean stop, so the data root is consistent for the next
+		// daemon; one whose volume is discarded is only removed.
+		stopWait := int(daemonStopWait.Seconds())
+		_, err := e.api.ContainerStop(ctx, daemon, client.ContainerStopOptions{Timeout: &stopWait})
+		if err == nil || cerrdefs.IsNotFound(err) {
+			return summary, nil
+		}
+		cleanErr = fmt.Errorf("stop daemon %s: %w", daemon, err)
 	}
 	// The volume is mounted by the daemon until it is removed.
 	if _, err := e.api.ContainerRemove(ctx, daemon, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {

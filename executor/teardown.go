@@ -95,7 +95,13 @@ func (e *docker) teardown(ctx context.Context, sandboxID SandboxID, ask context.
 	}
 	if cached {
 		<-jobsGone
-		summary, err := e.releaseLayerCache(ctx, sandboxID, claim, inner, innerErr)
+		cleaner, cleanerErr := inner, innerErr
+		if res.asked && errors.Is(res.producedErr, context.DeadlineExceeded) {
+			// It did not answer what it holds in time: it would not
+			// clean up either, and asking again costs another wait.
+			cleaner, cleanerErr = nil, fmt.Errorf("the job's daemon did not answer within %s: %w", producedTimeout, res.producedErr)
+		}
+		summary, err := e.releaseLayerCache(ctx, sandboxID, claim, cleaner, cleanerErr)
 		removed.LayerCache = summary
 		errs = append(errs, err)
 	}

@@ -315,3 +315,35 @@ func TestImageLabelsCannotPointCleanupAtAnotherSandbox(t *testing.T) {
 		t.Errorf("the job's cleanup removed %s, a volume of another sandbox its image's label named: %v", volume, err)
 	}
 }
+
+// A job that stops its own daemon (SIGSTOP: it accepts connections and
+// never answers) as it ends costs its layer cache, not the cleanup: the
+// hook ends within its bound, the volume is discarded rather than handed
+// on uncleaned, and nothing of the sandbox is left.
+func TestLayerCacheOfAStoppedDaemonIsDiscardedInBoundedTime(t *testing.T) {
+	t.Parallel()
+	jobs := projectJobs(t, 1)
+	job := jobs[0]
+	job.Script = []string{
+		busyboxImage("freezer:1"),
+		"docker run -d --privileged --pid=host freezer:1 /bin/busybox sh -c '/bin/busybox sleep 1; /bin/busybox kill -STOP $(/bin/busybox pidof dockerd)'",
+		"sleep 4",
+		"if timeout 5 docker version >/dev/null 2>&1; then echo daemon still answers; else echo daemon frozen; fi",
+	}
+	res := runJob(t, newEmulator(t, seedConfig()+layerCacheConfig), job)
+	if res.Outcome.Kind != runner.OutcomeSuccess || !strings.Contains(res.Log, "daemon frozen") {
+		t.Fatalf("outcome = %s, want success with the daemon frozen", res.Outcome)
+	}
+	assertHooksBounded(t, res)
+	assertJobLeftNothing(t, job.ID)
+	var cleanup string
+	for _, x := range res.Execs {
+		if x.Kind == runner.ExecCleanup {
+			cleanup += x.Output
+			t.Logf("cleanup took %s", x.Duration.Round(time.Millisecond))
+		}
+	}
+	if !strings.Contains(cleanup, "discarded") {
+		t.Errorf("cleanup does not say the frozen daemon's layer cache was discarded:\n%s", cleanup)
+	}
+}

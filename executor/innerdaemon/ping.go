@@ -84,6 +84,14 @@ func printable(s string) string {
 	return string(out)
 }
 
+// handshakeLimit and answerLimit bound a request's TLS handshake and the
+// wait for its answer's headers. Pruning a large build cache is the
+// slowest request the executor makes.
+const (
+	handshakeLimit = 15 * time.Second
+	answerLimit    = 60 * time.Second
+)
+
 // MaxResponse bounds one answer of a sandbox's daemon: the job controls
 // that daemon, and an image list of a real job is kilobytes.
 const MaxResponse = 16 << 20
@@ -94,8 +102,11 @@ const MaxResponse = 16 << 20
 // MaxResponse.
 func Client(addr string, tlsConfig *tls.Config, dial DialFunc) (*client.Client, error) {
 	hc := &http.Client{Transport: limitedTransport{
-		next: &http.Transport{TLSClientConfig: tlsConfig, DialContext: dial, MaxIdleConnsPerHost: 1},
-		max:  MaxResponse,
+		next: &http.Transport{TLSClientConfig: tlsConfig, DialContext: dial, MaxIdleConnsPerHost: 1,
+			// A daemon that accepts and then says nothing (stopped by the
+			// job) fails the request, whatever deadline the caller has.
+			TLSHandshakeTimeout: handshakeLimit, ResponseHeaderTimeout: answerLimit},
+		max: MaxResponse,
 	}}
 	// The wrapped transport hides the TLS config the client would guess
 	// the scheme from.
