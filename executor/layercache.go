@@ -3,6 +3,7 @@ package executor
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
+	"gitlab.com/dind-executor/dind-executor/executor/innerdaemon"
 )
 
 // LayerCache, set in a Spec, keeps the daemon's data root on a volume that
@@ -36,6 +38,9 @@ const (
 	// cleaning (stop, remove, discard), which run even when the teardown's
 	// own deadline was spent waiting for the job's daemon.
 	layerReleaseLimit = daemonStopWait + 30*time.Second
+	// maxDaemonWords bounds what of the job's daemon's errors reaches the
+	// cleanup's output.
+	maxDaemonWords = 1 << 10
 )
 
 func (id Identity) layerVolume(slot int) string {
@@ -110,6 +115,8 @@ func (e *docker) releaseLayerCache(ctx context.Context, id SandboxID, claim cont
 		}
 		cleanErr = fmt.Errorf("stop daemon %s: %w", daemon, err)
 	}
+	// What the job's daemon said goes into the cleanup's output.
+	cleanErr = errors.New(innerdaemon.Printable(cleanErr.Error(), maxDaemonWords))
 	// The volume is mounted by the daemon until it is removed.
 	if _, err := e.api.ContainerRemove(ctx, daemon, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("layer cache %s could not be cleaned (%v) and its daemon not removed: %w", volume, cleanErr, err)

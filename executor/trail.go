@@ -1,8 +1,10 @@
 package executor
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
 
@@ -121,9 +123,44 @@ func (t trail) produced(id Identity, p Produced, err error) {
 	}
 	rec := audit.Record{Event: audit.EventSandboxProduced, Sandbox: string(id.SandboxID), Job: jobRef(id), Produced: out}
 	if err != nil {
-		rec.Error = "asking the job's daemon: " + err.Error()
+		rec.Error = cutText("asking the job's daemon: "+err.Error(), maxRecordedError)
 	}
+	fitProduced(&rec)
 	_ = t.append(rec)
+}
+
+// maxRecordedError bounds an error in a record: the job's daemon writes
+// some of its words.
+const maxRecordedError = 4 << 10
+
+// fitProduced keeps the first half of the lists, over and over, until the
+// record fits an audit line: what the job's daemon reports (tags, names) is
+// the job's to make long, and a record too long would not be written at
+// all.
+func fitProduced(rec *audit.Record) {
+	for {
+		line, err := json.Marshal(rec)
+		if err != nil || len(line)+1 <= audit.MaxRecordBytes {
+			return
+		}
+		p := rec.Produced
+		if len(p.Images) == 0 && len(p.Containers) == 0 {
+			return // the rest is the executor's own, and short
+		}
+		p.Images, p.Containers, p.Truncated = p.Images[:len(p.Images)/2], p.Containers[:len(p.Containers)/2], true
+	}
+}
+
+// cutText keeps at most max bytes of s, cut at a character boundary.
+func cutText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	s = s[:max]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
 }
 
 func (t trail) destroyed(id Identity, created time.Time, o TeardownOptions, removed Removed, err error) {

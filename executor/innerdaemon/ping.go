@@ -65,15 +65,15 @@ type VersionInfo struct {
 func versionFromHeaders(h http.Header) VersionInfo {
 	product, _, _ := strings.Cut(h.Get("Server"), " ")
 	version, _ := strings.CutPrefix(product, "Docker/")
-	return VersionInfo{Version: printable(version), APIVersion: printable(h.Get("API-Version"))}
+	return VersionInfo{Version: Printable(version, 64), APIVersion: Printable(h.Get("API-Version"), 64)}
 }
 
-// printable keeps at most 64 characters of s that are safe in a log
-// line.
-func printable(s string) string {
+// Printable keeps at most max characters of s, what a sandbox's daemon
+// said, each safe in a log line: control and bidi characters become '?'.
+func Printable(s string, max int) string {
 	out := []rune{}
 	for _, r := range s {
-		if len(out) == 64 {
+		if len(out) == max {
 			break
 		}
 		if r < 0x20 || r == 0x7f || !utf8.ValidRune(r) || unicode.Is(unicode.Bidi_Control, r) {
