@@ -128,13 +128,27 @@ func (t limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp.Body = &limitedBody{rc: resp.Body, left: t.max}
+	max := t.max
+	if isInspect(req) {
+		max = min(max, MaxInspect)
+	}
+	resp.Body = &limitedBody{rc: resp.Body, left: max, max: max}
+	if resp.StatusCode == http.StatusOK && isList(req) {
+		items, err := firstItems(resp.Body, MaxListItems)
+		if err != nil {
+			resp.Body.Close()
+			return nil, err
+		}
+		resp.Body, resp.ContentLength = listBody{Reader: bytes.NewReader(items), orig: resp.Body}, int64(len(items))
+		resp.Header.Del("Content-Length")
+	}
 	return resp, nil
 }
 
 type limitedBody struct {
 	rc   io.ReadCloser
 	left int64
+	max  int64 // for the error
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
@@ -144,7 +158,7 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		if n, err := b.rc.Read(one[:]); n == 0 && err == io.EOF {
 			return 0, io.EOF
 		}
-		return 0, fmt.Errorf("the daemon's answer is larger than %d bytes", MaxResponse)
+		return 0, fmt.Errorf("the daemon's answer is larger than %d bytes", b.max)
 	}
 	if int64(len(p)) > b.left {
 		p = p[:b.left]
