@@ -109,11 +109,21 @@ func (e *docker) releaseLayerCache(ctx context.Context, id SandboxID, claim cont
 		// A clean stop, so the data root is consistent for the next
 		// daemon; one whose volume is discarded is only removed.
 		stopWait := int(daemonStopWait.Seconds())
-		_, err := e.api.ContainerStop(ctx, daemon, client.ContainerStopOptions{Timeout: &stopWait})
-		if err == nil || cerrdefs.IsNotFound(err) {
-			return summary, nil
+		if _, err := e.api.ContainerStop(ctx, daemon, client.ContainerStopOptions{Timeout: &stopWait}); err != nil && !cerrdefs.IsNotFound(err) {
+			cleanErr = fmt.Errorf("stop daemon %s: %w", daemon, err)
+		} else {
+			// The daemon's answers said it is clean; the volume itself
+			// is what the next daemon opens.
+			size, err := e.scrubLayerVolume(ctx, id, volume, claim.ImageID, claim.Labels)
+			switch {
+			case err != nil:
+				cleanErr = fmt.Errorf("prune the volume to its layers: %w", err)
+			case maxBytes > 0 && size > maxBytes+maxBytes/4:
+				cleanErr = fmt.Errorf("it holds %d MiB on disk after cleaning, over its cap of %d MiB", size>>20, maxBytes>>20)
+			default:
+				return fmt.Sprintf("%s, %d MiB on disk", summary, size>>20), nil
+			}
 		}
-		cleanErr = fmt.Errorf("stop daemon %s: %w", daemon, err)
 	}
 	// What the job's daemon said goes into the cleanup's output.
 	cleanErr = errors.New(innerdaemon.Printable(cleanErr.Error(), maxDaemonWords))

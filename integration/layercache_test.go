@@ -158,3 +158,71 @@ func TestGCRemovesIdleCacheVolumes(t *testing.T) {
 	}
 	assertNothingLeft(t, executor.LabelProjectID, project)
 }
+
+// A kept layer cache holds layers, not the job's state: a volume the job
+// made, a container or plugin directory it planted in the data root (which
+// dockerd would only read at the next job's start) and files beside them
+// are gone before the project's next job opens it; its images stay. Bytes
+// planted among the layers, which the daemon's own disk usage does not
+// count, are measured on disk: over the cap, the volume is discarded.
+func TestLayerCacheKeepsOnlyLayers(t *testing.T) {
+	t.Parallel()
+	plant := func(cmd string) string {
+		return "docker run --rm --privileged -v /var/lib/docker:/dr plant:1 /bin/busybox sh -c '" + cmd + "'"
+	}
+	t.Run("the job's state is removed", func(t *testing.T) {
+		t.Parallel()
+		jobs := projectJobs(t, 2)
+		planter := jobs[0]
+		planter.Script = []string{
+			busyboxImage("plant:1"),
+			"docker volume create leftover && docker run --rm -v leftover:/v plant:1 /bin/busybox sh -c 'echo secret > /v/f'",
+			plant("/bin/busybox mkdir -p /dr/containers/planted-by-job-1 /dr/plugins/planted-plugin && echo x > /dr/planted-at-root"),
+		}
+		next := jobs[1]
+		next.Script = []string{
+			"docker volume ls --format 'volume {{.Name}}'",
+			"docker image ls --format 'image {{.Repository}}'",
+			plant("/bin/busybox ls -a /dr /dr/containers /dr/plugins 2>&1 || true"),
+		}
+		e := newEmulator(t, seedConfig()+layerCacheConfig)
+		res := runJob(t, e, planter)
+		if res.Outcome.Kind != runner.OutcomeSuccess {
+			t.Fatalf("planter: outcome = %s", res.Outcome)
+		}
+		if !strings.Contains(res.RunnerLog, "MiB on disk") {
+			t.Errorf("cleanup does not say what the kept volume holds on disk:\n%s", res.RunnerLog)
+		}
+		res = runJob(t, e, next)
+		if res.Outcome.Kind != runner.OutcomeSuccess {
+			t.Fatalf("next: outcome = %s", res.Outcome)
+		}
+		log := runner.PlainText(res.Log)
+		if !strings.Contains(log, "image plant") {
+			t.Error("the layer cache did not keep the planter's image")
+		}
+		for _, leak := range []string{"volume leftover", "planted-by-job-1", "planted-plugin", "planted-at-root"} {
+			if strings.Contains(log, leak) {
+				t.Errorf("the next job's daemon has %q from the job before", leak)
+			}
+		}
+		assertJobLeftNothing(t, planter.ID)
+		assertJobLeftNothing(t, next.ID)
+	})
+	t.Run("bytes hidden among the layers count against the cap", func(t *testing.T) {
+		t.Parallel()
+		job := projectJobs(t, 1)[0]
+		job.Script = []string{
+			busyboxImage("plant:1"),
+			plant("/bin/busybox dd if=/dev/zero of=/dr/overlay2/hidden bs=1M count=96 2>/dev/null"),
+		}
+		res := runJob(t, newEmulator(t, seedConfig()+layerCacheConfig+"max_size = \"64m\"\n"), job)
+		if res.Outcome.Kind != runner.OutcomeSuccess {
+			t.Fatalf("outcome = %s", res.Outcome)
+		}
+		if !strings.Contains(res.RunnerLog, "discarded") || !strings.Contains(res.RunnerLog, "over its cap of 64 MiB") {
+			t.Errorf("cleanup kept a volume holding more than its cap on disk:\n%s", res.RunnerLog)
+		}
+		assertJobLeftNothing(t, job.ID)
+	})
+}
