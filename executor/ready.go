@@ -45,6 +45,12 @@ func (e *docker) waitReady(ctx context.Context, id SandboxID, tlsConfig *tls.Con
 	// notReady is the error once the deadline passed, whatever call it
 	// interrupted: the operator needs the timeout and the daemon's logs.
 	notReady := func() error {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// Stopped from outside (the job was cancelled or timed out),
+			// not by ready_timeout.
+			return fmt.Errorf("daemon %s: stopped before it was ready (%d attempts, last error: %v): %w",
+				id.Name(RoleDaemon), attempts, lastErr, context.Cause(ctx))
+		}
 		return fmt.Errorf("daemon %s not ready over mutual TLS after %s (%d attempts, last error: %v; raise [sandbox] ready_timeout if the host is slow)%s",
 			id.Name(RoleDaemon), timeout, attempts, lastErr, e.daemonLogTail(id))
 	}

@@ -50,7 +50,9 @@ func TestJobTimeoutEndsLikeACancel(t *testing.T) {
 	job := simpleJob("sleep 300")
 	e := newEmulator(t, seedConfig())
 	e.GracefulKillTimeout = 30 * time.Second
-	res := runJob(t, e, job, runner.JobTimeout(20*time.Second))
+	// Long enough for prepare on a loaded CI machine (20 s was not): the
+	// timeout must fall in the stage.
+	res := runJob(t, e, job, runner.JobTimeout(45*time.Second))
 	if res.Outcome.Kind != runner.OutcomeTimedOut {
 		t.Fatalf("outcome = %s, want timed out", res.Outcome)
 	}
