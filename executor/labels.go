@@ -28,6 +28,9 @@ const (
 	// RoleLastUse is the marker container recording when a project cache
 	// volume was last used.
 	RoleLastUse Role = "last-use"
+	// RoleLayerScrub is the short-lived container that prunes a kept
+	// layer cache volume to what it is kept for (layerscrub.go).
+	RoleLayerScrub Role = "layer-scrub"
 )
 
 const (

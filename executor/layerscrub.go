@@ -14,10 +14,6 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// RoleLayerScrub is the short-lived container that prunes a kept layer
-// cache volume to what it is kept for.
-const RoleLayerScrub Role = "layer-scrub"
-
 // layerKeep is what of a daemon's data root a layer cache is kept for: the
 // image store and the storage drivers' layers, BuildKit's and the classic
 // builder's caches, the managed containerd's content (its image store).
