@@ -128,7 +128,7 @@ func (e *docker) releaseLayerCache(ctx context.Context, id SandboxID, claim cont
 	// What the job's daemon said goes into the cleanup's output.
 	cleanErr = errors.New(innerdaemon.Printable(cleanErr.Error(), maxDaemonWords))
 	// The volume is mounted by the daemon until it is removed.
-	if _, err := e.api.ContainerRemove(ctx, daemon, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+	if _, err := e.api.ContainerRemove(ctx, daemon, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("layer cache %s could not be cleaned (%v) and its daemon not removed: %w", volume, cleanErr, err)
 	}
 	if err := e.removeCacheVolume(ctx, CacheVolume{Name: volume}); err != nil {

@@ -59,10 +59,12 @@ func (e *docker) scrubLayerVolume(ctx context.Context, id SandboxID, volume, ima
 	if err != nil {
 		return 0, fmt.Errorf("create %s: %w", name, err)
 	}
+	// RemoveVolumes: the daemon image declares VOLUME /var/lib/docker,
+	// which the Engine made an anonymous volume for.
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), layerReleaseLimit)
 		defer cancel()
-		e.api.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true})
+		e.api.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	}()
 	wait := e.api.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if _, err := e.api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {

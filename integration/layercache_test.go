@@ -1,12 +1,16 @@
 package integration
 
 import (
+	"context"
+	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
 	"gitlab.com/dind-executor/dind-executor/executor"
 	"gitlab.com/dind-executor/dind-executor/integration/runner"
 	"gitlab.com/dind-executor/dind-executor/integration/seedjob"
@@ -186,9 +190,13 @@ func TestLayerCacheKeepsOnlyLayers(t *testing.T) {
 			plant("/bin/busybox ls -a /dr /dr/containers /dr/plugins 2>&1 || true"),
 		}
 		e := newEmulator(t, seedConfig()+layerCacheConfig)
+		since := time.Now().Add(-time.Second)
 		res := runJob(t, e, planter)
 		if res.Outcome.Kind != runner.OutcomeSuccess {
 			t.Fatalf("planter: outcome = %s", res.Outcome)
+		}
+		if left := volumesLeftByScrub(t, since); len(left) > 0 {
+			t.Errorf("the layer scrub left volumes behind: %v", left)
 		}
 		if !strings.Contains(res.RunnerLog, "MiB on disk") {
 			t.Errorf("cleanup does not say what the kept volume holds on disk:\n%s", res.RunnerLog)
@@ -225,4 +233,51 @@ func TestLayerCacheKeepsOnlyLayers(t *testing.T) {
 		}
 		assertJobLeftNothing(t, job.ID)
 	})
+}
+
+// volumesLeftByScrub lists the volumes a layer-scrub container mounted
+// since then that still exist, besides the layer cache volumes it scrubs
+// (anonymous ones carry no label for assertJobLeftNothing to find). It
+// fails the test when no scrub container ran.
+func volumesLeftByScrub(t *testing.T, since time.Time) []string {
+	t.Helper()
+	api := dockerAPI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res := api.Events(ctx, client.EventsListOptions{
+		Since: strconv.FormatInt(since.Unix(), 10), Until: strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10),
+		Filters: client.Filters{}.Add("type", "container", "volume"),
+	})
+	scrubs := map[string]bool{}
+	var mounted []string
+	for done := false; !done; {
+		select {
+		case m := <-res.Messages:
+			switch {
+			case m.Type == "container" && m.Action == "create" && strings.HasSuffix(m.Actor.Attributes["name"], "-"+string(executor.RoleLayerScrub)):
+				scrubs[m.Actor.ID] = true
+			case m.Type == "volume" && m.Action == "mount" && scrubs[m.Actor.Attributes["container"]]:
+				mounted = append(mounted, m.Actor.ID)
+			}
+		case err := <-res.Err:
+			if err != nil && !errors.Is(err, io.EOF) {
+				t.Fatalf("engine events: %v", err)
+			}
+			done = true
+		}
+	}
+	if len(scrubs) == 0 {
+		t.Fatal("no layer-scrub container ran")
+	}
+	var left []string
+	for _, v := range mounted {
+		if strings.HasPrefix(v, "dind-layers-") {
+			continue
+		}
+		if _, err := api.VolumeInspect(ctx, v, client.VolumeInspectOptions{}); err == nil {
+			left = append(left, v)
+			api.VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true})
+		}
+	}
+	return left
 }
