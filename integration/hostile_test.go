@@ -303,7 +303,7 @@ func TestImageLabelsCannotPointCleanupAtAnotherSandbox(t *testing.T) {
 	t.Cleanup(func() { api.VolumeRemove(context.Background(), volume, client.VolumeRemoveOptions{Force: true}) })
 
 	image := buildImage(t, "FROM "+seedjob.JobImage+"\nLABEL "+executor.LabelPooled+"="+string(victim)+"\n")
-	job := simpleJob("echo labelled image ran")
+	job := simpleJob(`echo "labelled image $(echo ran)"`) // the marker is not in the echoed command
 	job.Image = runner.Image{Name: image}
 	res := runJob(t, newEmulator(t, seedConfig()), job)
 	if res.Outcome.Kind != runner.OutcomeSuccess || !strings.Contains(res.Log, "labelled image ran") {
@@ -328,7 +328,7 @@ func TestLayerCacheOfAStoppedDaemonIsDiscardedInBoundedTime(t *testing.T) {
 		busyboxImage("freezer:1"),
 		"docker run -d --privileged --pid=host freezer:1 /bin/busybox sh -c '/bin/busybox sleep 1; /bin/busybox kill -STOP $(/bin/busybox pidof dockerd)'",
 		"sleep 4",
-		"if timeout 5 docker version >/dev/null 2>&1; then echo daemon still answers; else echo daemon frozen; fi",
+		`if timeout 5 docker version >/dev/null 2>&1; then echo daemon still answers; else echo "daemon $(echo frozen)"; fi`, // the marker is not in the echoed command
 	}
 	res := runJob(t, newEmulator(t, seedConfig()+layerCacheConfig), job)
 	if res.Outcome.Kind != runner.OutcomeSuccess || !strings.Contains(res.Log, "daemon frozen") {
