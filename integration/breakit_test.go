@@ -370,18 +370,26 @@ func TestEightJobsAtOnce(t *testing.T) {
 	if res.Skipped != 0 {
 		t.Errorf("%d torn lines in the shared trail", res.Skipped)
 	}
+	// A prepare that failed on the crowded machine is retried, like the
+	// runner does; its cleanup removes what it made and records that too.
+	// So: one destroyed record per prepare attempt that got as far as a
+	// sandbox, at least one per job, and every failure says why.
 	sandboxes, cas := map[string]bool{}, map[string]bool{}
-	destroyed := 0
+	destroyed, failed := 0, 0
 	for _, r := range res.Records {
 		switch r.Event {
 		case audit.EventSandboxCreated:
 			sandboxes[r.Sandbox], cas[r.Created.CA.Fingerprint] = true, true
 		case audit.EventSandboxDestroyed:
 			destroyed++
+		case audit.EventPrepareFailed:
+			failed++
+			t.Logf("job %d: a prepare attempt failed (retried): %s", r.Job.ID, r.Error)
 		}
 	}
-	if len(sandboxes) != n || len(cas) != n || destroyed != n {
-		t.Errorf("%d sandboxes, %d CAs, %d destroyed in the trail, want %d of each", len(sandboxes), len(cas), destroyed, n)
+	if len(sandboxes) != n || len(cas) != n || destroyed < n || destroyed > n+failed {
+		t.Errorf("%d sandboxes, %d CAs, %d destroyed in the trail (%d prepares failed), want %d sandboxes and CAs, %d to %d destroyed",
+			len(sandboxes), len(cas), destroyed, failed, n, n, n+failed)
 	}
 }
 
