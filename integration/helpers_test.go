@@ -220,3 +220,10 @@ func stepCached(log, prefix string) (found, cached bool) {
 // cache, since BuildKit shows a COPY as CACHED even in a cold build when
 // the same COPY already ran in another stage.
 const seedRunStep = "[builder 4/4] RUN"
+
+// toolchainStep and sourcesStep are the seed Dockerfile's two COPY steps of
+// its builder stage, before the RUN.
+const (
+	toolchainStep = "[builder 1/4] COPY busybox"
+	sourcesStep   = "[builder 3/4] COPY src/"
+)
