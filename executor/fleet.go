@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -148,16 +149,17 @@ func (f *fleet) place(ctx context.Context, p plan) (member, string, error) {
 	for i, m := range f.members {
 		names[i] = m.name()
 	}
-	// Memory is asked for before the lock and read meanwhile: it does not
-	// change as sandboxes come and go, and /info is an Engine's slow answer
-	// (dockerd asks its runtimes for their versions: ~40 ms), which would
-	// otherwise hold up every other prepare waiting for the lock.
+	// Memory is asked for before the lock and read meanwhile, or taken
+	// from the notes of an earlier prepare: it does not change as
+	// sandboxes come and go, and /info is an Engine's slow answer (dockerd
+	// asks its runtimes for their versions: ~40 ms), which would otherwise
+	// hold up every other prepare waiting for the lock.
 	var mems []int64
 	var memErrs []error
 	memRead := make(chan struct{})
 	go func() {
 		defer close(memRead)
-		mems, memErrs = each(ctx, f, func(ctx context.Context, m member) (int64, error) { return m.memory(ctx) })
+		mems, memErrs = f.memories(ctx, memoryNotesFor(placementLockDir, names))
 	}()
 	lctx, cancel := context.WithTimeout(ctx, placementWait)
 	unlock, err := placementLock(lctx, names)
@@ -186,6 +188,34 @@ func (f *fleet) place(ctx context.Context, p plan) (member, string, error) {
 		return nil, "", fmt.Errorf("place sandbox %s on %s: %w", p.Identity.SandboxID, m.name(), err)
 	}
 	return m, why, nil
+}
+
+// memories is each Engine's memory, from the notes when they have it,
+// else asked of the Engine; what was asked is noted for the next prepare.
+func (f *fleet) memories(ctx context.Context, notes memoryNotes) ([]int64, []error) {
+	noted := notes.read(time.Now())
+	mems, errs := each(ctx, f, func(ctx context.Context, m member) (int64, error) {
+		if mem := noted[m.name()]; mem > 0 {
+			return mem, nil
+		}
+		return m.memory(ctx)
+	})
+	if !maps.Equal(noted, answeredMemories(f.members, mems, errs)) {
+		if err := notes.write(answeredMemories(f.members, mems, errs)); err != nil {
+			f.log.WithError(err).Debug("could not note the Engines' memory for the next prepare")
+		}
+	}
+	return mems, errs
+}
+
+func answeredMemories(members []member, mems []int64, errs []error) map[string]int64 {
+	answered := map[string]int64{}
+	for i, m := range members {
+		if errs[i] == nil && mems[i] > 0 {
+			answered[m.name()] = mems[i]
+		}
+	}
+	return answered
 }
 
 func (f *fleet) remember(id SandboxID, m member) {

@@ -110,6 +110,17 @@ func TestSeveralBuildHostsBehindOneRunner(t *testing.T) {
 		if created != jobs {
 			t.Errorf("%d sandbox.created records in %s, want %d", created, trail, jobs)
 		}
+		// The first prepare noted each Engine's memory for the others,
+		// which then need not ask /info.
+		notes, _ := filepath.Glob("/tmp/dind-executor-placement-*.memory")
+		noted := false
+		for _, path := range notes {
+			data, err := os.ReadFile(path)
+			noted = noted || (err == nil && strings.Contains(string(data), hosts[0].host) && strings.Contains(string(data), hosts[1].host))
+		}
+		if !noted {
+			t.Errorf("no memory notes name both Engines among %v", notes)
+		}
 	})
 
 	t.Run("pool, ps and drain cover every Engine", func(t *testing.T) {
@@ -232,14 +243,14 @@ func hungEngine(t *testing.T) string {
 // test uses.
 func removeNewPlacementLocks(t *testing.T) {
 	t.Helper()
-	const pattern = "/tmp/dind-executor-placement-*.lock"
+	const pattern = "/tmp/dind-executor-placement-*" // locks and memory notes
 	before, _ := filepath.Glob(pattern)
 	t.Cleanup(func() {
 		after, _ := filepath.Glob(pattern)
 		for _, f := range after {
 			if !slices.Contains(before, f) {
 				if err := os.Remove(f); err != nil {
-					t.Errorf("remove placement lock %s: %v", f, err)
+					t.Errorf("remove placement file %s: %v", f, err)
 				}
 			}
 		}

@@ -81,6 +81,16 @@ func hostsSection(ctx context.Context, b *bench, rep *Report) error {
 		return nil
 	}
 	lock := placementLockFile(fleetHosts)
+	// The memory notes beside it (executor/placementmemory.go) are this
+	// invocation's to remove when it made them.
+	notes := strings.TrimSuffix(lock, ".lock") + ".memory"
+	if _, err := os.Lstat(notes); errors.Is(err, fs.ErrNotExist) {
+		defer func() {
+			if err := os.Remove(notes); err == nil {
+				rep.Notes = append(rep.Notes, "removed at the end: the placement memory notes "+notes+" the 2-Engine prepares made")
+			}
+		}()
+	}
 	_, statErr := os.Stat(lock)
 	lockExisted := statErr == nil
 	if lockExisted {
