@@ -133,15 +133,21 @@ func (t limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		max = min(max, MaxInspect)
 	}
 	resp.Body = &limitedBody{rc: resp.Body, left: max, max: max}
-	if resp.StatusCode == http.StatusOK && isList(req) {
-		items, err := firstItems(resp.Body, MaxListItems)
-		if err != nil {
-			resp.Body.Close()
-			return nil, err
-		}
-		resp.Body, resp.ContentLength = listBody{Reader: bytes.NewReader(items), orig: resp.Body}, int64(len(items))
-		resp.Header.Del("Content-Length")
+	if resp.StatusCode/100 != 2 {
+		return resp, nil
 	}
+	// Every answer is JSON that the client decodes whole: its arrays are
+	// what decodes into far more memory than its bytes.
+	body, err := io.ReadAll(resp.Body)
+	if err == nil {
+		body, err = boundArrays(body, MaxListItems, isList(req))
+	}
+	if err != nil {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+	}
+	resp.Body, resp.ContentLength = bufferedBody{Reader: bytes.NewReader(body), orig: resp.Body}, int64(len(body))
+	resp.Header.Del("Content-Length")
 	return resp, nil
 }
 

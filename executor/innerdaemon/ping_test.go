@@ -27,12 +27,14 @@ func TestResponsesAreBounded(t *testing.T) {
 			}))
 			defer srv.Close()
 			hc := &http.Client{Transport: limitedTransport{next: http.DefaultTransport, max: MaxResponse}}
+			// The answer is read whole before the client decodes it, so
+			// the bound fails the request itself.
+			var n int64
 			resp, err := hc.Get(srv.URL)
-			if err != nil {
-				t.Fatal(err)
+			if err == nil {
+				defer resp.Body.Close()
+				n, err = io.Copy(io.Discard, resp.Body)
 			}
-			defer resp.Body.Close()
-			n, err := io.Copy(io.Discard, resp.Body)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("read %d bytes, err %v, want error %v", n, err, tc.wantErr)
 			}
