@@ -96,6 +96,13 @@ func (e *docker) localImage(ctx context.Context, image string) (string, error) {
 		}
 		return "", fmt.Errorf("inspect: %w", err)
 	}
+	if res.Config != nil {
+		for key := range res.Config.Labels {
+			if isObjectLabel(key) {
+				return "", fmt.Errorf("the image carries the label %s, which dind-executor puts on the objects it makes and reads back to find them (the Engine copies an image's labels onto its containers): remove that LABEL from the image", key)
+			}
+		}
+	}
 	return res.ID, nil
 }
 

@@ -83,3 +83,20 @@ const (
 	LabelVolume   = labelPrefix + "volume"
 	LabelLastUsed = labelPrefix + "last-used"
 )
+
+// isObjectLabel reports whether key is one the executor sets on the
+// objects it makes and reads back to find them. The Engine copies an
+// image's labels onto its containers, so an image carrying one could pass
+// a container of the job for one the executor made (a pooled daemon, a
+// claim): such images are refused (labels_test.go keeps this list whole).
+func isObjectLabel(key string) bool {
+	switch key {
+	case LabelManaged, LabelSandbox, LabelRole, LabelJobID, LabelJobName, LabelProjectID,
+		LabelProjectPath, LabelPipelineID, LabelUserLogin, LabelRunnerHost, LabelJobResponse,
+		LabelJobTimeout, LabelOwnerPID, LabelOwnerStart, LabelOwnerPIDNS, LabelOwnerBoot,
+		LabelProjectKey, LabelService, LabelImage, LabelPool, LabelPoolKey, LabelPooled,
+		LabelLayerVolume, LabelLayerMaxBytes, LabelCA, LabelVolume, LabelLastUsed:
+		return true
+	}
+	return false
+}

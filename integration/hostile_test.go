@@ -285,11 +285,13 @@ func TestSandboxOfAKilledRunnerIsCollectedAtOnce(t *testing.T) {
 }
 
 // The Engine copies an image's labels onto the containers made from it, so
-// a job's image can carry any of the executor's labels the executor does
-// not set itself on a build or service container. One that names another
-// sandbox as the pooled one this job took must not make this job's cleanup
-// remove that sandbox (here: a volume standing for it).
-func TestImageLabelsCannotPointCleanupAtAnotherSandbox(t *testing.T) {
+// a job's image could carry any of the executor's labels the executor does
+// not set itself on a build or service container: name another sandbox as
+// the pooled one this job took (its cleanup would remove that sandbox,
+// here a volume standing for it), or pass a service or a pinned daemon for
+// a warm pooled daemon the next job of any project claims. An image that
+// carries one is refused at prepare, saying which and what to do.
+func TestImageLabelsCannotPassForTheExecutors(t *testing.T) {
 	t.Parallel()
 	api := dockerAPI(t)
 	ctx := context.Background()
@@ -302,17 +304,42 @@ func TestImageLabelsCannotPointCleanupAtAnotherSandbox(t *testing.T) {
 	}
 	t.Cleanup(func() { api.VolumeRemove(context.Background(), volume, client.VolumeRemoveOptions{Force: true}) })
 
-	image := buildImage(t, "FROM "+seedjob.JobImage+"\nLABEL "+executor.LabelPooled+"="+string(victim)+"\n")
-	job := simpleJob(`echo "labelled image $(echo ran)"`) // the marker is not in the echoed command
-	job.Image = runner.Image{Name: image}
-	res := runJob(t, newEmulator(t, seedConfig()), job)
-	if res.Outcome.Kind != runner.OutcomeSuccess || !strings.Contains(res.Log, "labelled image ran") {
-		t.Fatalf("outcome = %s, want success", res.Outcome)
+	cases := []struct {
+		name  string
+		label string // the LABEL line's key=value
+		use   func(job *runner.Job, image string)
+	}{
+		// Once made cleanup remove the named sandbox as the pool's claim.
+		{"build image naming another sandbox as its pooled one", executor.LabelPooled + "=" + string(victim),
+			func(job *runner.Job, image string) { job.Image = runner.Image{Name: image} }},
+		// Would list the service (or a pinned daemon) as a warm pooled
+		// daemon for the next job to claim.
+		{"service image posing as a pooled daemon", executor.LabelPoolKey + "=0123456789abcdef " + executor.LabelRole + "=daemon",
+			func(job *runner.Job, image string) { job.Services = []runner.Image{{Name: image}} }},
 	}
-	assertHooksBounded(t, res)
-	assertJobLeftNothing(t, job.ID)
-	if _, err := api.VolumeInspect(ctx, volume, client.VolumeInspectOptions{}); err != nil {
-		t.Errorf("the job's cleanup removed %s, a volume of another sandbox its image's label named: %v", volume, err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			image := buildImage(t, "FROM "+seedjob.JobImage+"\nLABEL "+tc.label+"\n")
+			job := simpleJob(`echo "labelled image $(echo ran)"`) // the marker is not in the echoed command
+			tc.use(&job, image)
+			e := newEmulator(t, seedConfig())
+			e.PrepareAttempts = 1
+			res := runJob(t, e, job)
+			key, _, _ := strings.Cut(tc.label, "=")
+			if res.Outcome.Kind == runner.OutcomeSuccess || strings.Contains(res.Log, "labelled image ran") {
+				t.Fatalf("outcome = %s: a job image carrying %s ran", res.Outcome, key)
+			}
+			for _, want := range []string{"carries the label " + key, "remove that LABEL"} {
+				if !strings.Contains(res.Log, want) {
+					t.Errorf("the job log does not say %q:\n%s", want, runner.PlainText(res.Log))
+				}
+			}
+			assertHooksBounded(t, res)
+			assertJobLeftNothing(t, job.ID)
+			if _, err := api.VolumeInspect(ctx, volume, client.VolumeInspectOptions{}); err != nil {
+				t.Errorf("the job's cleanup removed %s, a volume of another sandbox its image's label named: %v", volume, err)
+			}
+		})
 	}
 }
 
