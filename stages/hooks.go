@@ -67,7 +67,7 @@ func (h *Hooks) identity() (executor.Identity, *JobResponse, error) {
 		PipelineID:  job.JobInfo.PipelineID,
 		ProjectPath: job.JobInfo.ProjectFullPath,
 		JobName:     job.JobInfo.Name,
-		UserLogin:   job.variable("GITLAB_USER_LOGIN"),
+		UserLogin:   job.userLogin(),
 		ProjectKey:  projectKey(job),
 
 		RunnerHost:        h.Hostname,

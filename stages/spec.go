@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/distribution/reference"
@@ -210,6 +212,41 @@ func (j *JobResponse) refProtected() bool {
 	}
 	return seen
 }
+
+// userLogin is GitLab's GITLAB_USER_LOGIN, for the trail and labels. A
+// pipeline can define a variable of that name too: GitLab sends the
+// .gitlab-ci.yml ones before the user's, and the runner (like the shell)
+// takes the last, so the last is the login; when the job's variables also
+// gave others, the record says so rather than show one of them alone.
+func (j *JobResponse) userLogin() string {
+	var values []string
+	for _, v := range j.Variables {
+		if v.Key == "GITLAB_USER_LOGIN" {
+			values = append(values, strings.ToValidUTF8(v.Value[:min(len(v.Value), maxLoginBytes)], ""))
+		}
+	}
+	if len(values) == 0 {
+		return ""
+	}
+	login := values[len(values)-1]
+	var others []string
+	for _, v := range values {
+		if v != login && !slices.Contains(others, v) && len(others) < maxOtherLogins {
+			others = append(others, v)
+		}
+	}
+	if len(others) > 0 {
+		login += " (ambiguous: the job's variables also set GITLAB_USER_LOGIN to " + strings.Join(others, ", ") + ")"
+	}
+	return login
+}
+
+// maxOtherLogins and maxLoginBytes bound what of the job's variables the
+// login records (GitLab's own logins are at most 255 bytes).
+const (
+	maxOtherLogins = 3
+	maxLoginBytes  = 255
+)
 
 // checkPlatform refuses a job's platform for an image the executor itself
 // runs (operatorImages: reference -> config key): pulling the operator's

@@ -32,7 +32,8 @@ type Record struct {
 
 // JobRef says which job a sandbox served. The ids come from the runner's
 // JOB_RESPONSE_FILE (or, for gc, the sandbox's labels), never from
-// variables the job can set; UserLogin is GitLab's GITLAB_USER_LOGIN.
+// variables the job can set; UserLogin is GitLab's GITLAB_USER_LOGIN,
+// marked ambiguous when the job's variables set it too.
 type JobRef struct {
 	ID          int64  `json:"id"`
 	Name        string `json:"name,omitempty"`
