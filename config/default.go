@@ -2,6 +2,11 @@ package config
 
 import "time"
 
+// defaultServicesLimit is how many services a job may have unless the
+// operator says otherwise: more than pipelines use (a database, a cache, a
+// registry), far fewer than a job could ask for to multiply its limits.
+const defaultServicesLimit = 10
+
 // Default returns the built-in configuration, used when no file is found and
 // as the base every file is decoded onto, so absent keys keep these values.
 // It returns fresh slices on every call: decoding writes into them.
@@ -22,7 +27,7 @@ func Default() Config {
 			WaitForServicesTimeout: Duration{30 * time.Second},
 			PlainTCP:               PlainTCPBuildOnly,
 		},
-		Limits: Limits{CPUs: 0, Memory: "", MemoryBytes: 0, PIDs: 0},
+		Limits: Limits{CPUs: 0, Memory: "", MemoryBytes: 0, PIDs: 0, Services: defaultServicesLimit},
 		Audit:  Audit{Path: DefaultAuditPath},
 		Log:    Log{Format: LogFormatText, Level: "warning", File: ""},
 	}

@@ -80,6 +80,10 @@ type Limits struct {
 	// MemoryBytes is Memory in bytes, filled by Parse/Load; it is not a key.
 	MemoryBytes int64 `toml:"-"`
 	PIDs        int64 `toml:"pids"` // 0: unlimited
+	// Services bounds a job's services: entries that become containers
+	// (a dind service is the sandbox's own daemon). Each service gets the
+	// limits above of its own, so the count bounds what a job takes.
+	Services int `toml:"services"` // 0: unlimited
 }
 
 // Audit is the executor's audit trail.

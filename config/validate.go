@@ -24,6 +24,7 @@ const (
 	maxReadyTimeout = time.Hour
 	maxServiceWait  = time.Hour
 	minMemoryBytes  = 6 * 1024 * 1024 // Docker refuses memory limits below 6 MiB
+	maxServices     = 1000
 )
 
 // Validate checks every key and returns all problems at once (errors.Join),
@@ -321,6 +322,9 @@ func (l Limits) validate(add addFunc) {
 
 	if l.PIDs < 0 {
 		add("limits.pids = %d is negative: use 0 (unlimited) or a positive number", l.PIDs)
+	}
+	if l.Services < 0 || l.Services > maxServices {
+		add("limits.services = %d is out of range: use 0 (unlimited) or 1..%d", l.Services, maxServices)
 	}
 }
 

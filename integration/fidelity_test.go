@@ -153,10 +153,12 @@ func TestNonRootJobUser(t *testing.T) {
 }
 
 // The operator's allow-lists refuse a job's image, service, user or pull
-// policy as a system failure naming the rule, before anything is created.
+// policy, and [limits] services too many services, as a system failure
+// naming the rule, before anything is created.
 func TestOperatorPolicyRefusals(t *testing.T) {
 	t.Parallel()
-	policy := "\n[policy]\nallowed_images = [\"dind-executor.local/job:*\"]\nallowed_services = [\"postgres:*\"]\nallowed_users = [\"1000\"]\nallowed_pull_policies = [\"if-not-present\"]\n"
+	policy := "\n[policy]\nallowed_images = [\"dind-executor.local/job:*\"]\nallowed_services = [\"postgres:*\"]\nallowed_users = [\"1000\"]\nallowed_pull_policies = [\"if-not-present\"]\n" +
+		"\n[limits]\nservices = 2\n"
 	cases := []struct {
 		name string
 		edit func(*runner.Job)
@@ -166,6 +168,12 @@ func TestOperatorPolicyRefusals(t *testing.T) {
 		{"service", func(j *runner.Job) { j.Services = append(j.Services, runner.Image{Name: "redis:7"}) }, `disallowed service "redis:7"`},
 		{"user", func(j *runner.Job) { j.Image.User = "root" }, `disallowed user "root"`},
 		{"pull policy", func(j *runner.Job) { j.Image.PullPolicy = []string{"always"} }, "not one of the allowed pull policies"},
+		// Each service gets the sandbox's [limits] of its own: the count
+		// bounds what a job can take (the dind entry is not a container).
+		{"services count", func(j *runner.Job) {
+			j.Services = append(j.Services, runner.Image{Name: "docker:27-dind"}, runner.Image{Name: "postgres:15", Alias: "a"},
+				runner.Image{Name: "postgres:15", Alias: "b"}, runner.Image{Name: "postgres:15", Alias: "c"})
+		}, "asks for 3 services and this runner allows at most 2"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -56,7 +56,17 @@ func daemonAliases(services []JobImage) []string {
 // checkServices refuses what the sandbox cannot serve faithfully, with
 // what to change in .gitlab-ci.yml. A rootless dind service is served only
 // by a rootless sandbox daemon (daemon_security = "rootless").
-func checkServices(services []JobImage, rootlessDaemon bool) error {
+func checkServices(services []JobImage, rootlessDaemon bool, limit int) error {
+	containers := 0
+	for _, s := range services {
+		if !IsDinDService(s.Name) {
+			containers++
+		}
+	}
+	if limit > 0 && containers > limit {
+		return fmt.Errorf("the job asks for %d services and this runner allows at most %d (each is a container with the sandbox's limits of its own): "+
+			"drop some from services:, or ask the runner's operator to raise [limits] services in the dind-executor config", containers, limit)
+	}
 	for _, s := range services {
 		switch {
 		case isRootlessDinD(s.Name) && !rootlessDaemon:

@@ -57,7 +57,7 @@ func (h *Hooks) spec(id executor.Identity, job *JobResponse) (executor.Spec, []s
 	if err != nil {
 		return executor.Spec{}, nil, fmt.Errorf("helper image: %w", err)
 	}
-	if err := checkServices(job.Services, c.Sandbox.DaemonSecurity == config.DaemonSecurityRootless); err != nil {
+	if err := checkServices(job.Services, c.Sandbox.DaemonSecurity == config.DaemonSecurityRootless, c.Limits.Services); err != nil {
 		return executor.Spec{}, nil, err
 	}
 	services, err := h.services(job, operatorImages)

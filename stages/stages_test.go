@@ -226,7 +226,7 @@ func TestDaemonAliasesAndServiceChecks(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkServices(tc.services, false)
+			err := checkServices(tc.services, false, 0)
 			if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("err %v, want %q", err, tc.wantErr)
 			}
@@ -241,11 +241,37 @@ func TestDaemonAliasesAndServiceChecks(t *testing.T) {
 // sandbox's daemon serves a rootless dind service (and a plain one).
 func TestCheckServicesRootlessDaemon(t *testing.T) {
 	for _, name := range []string{"docker:27-dind-rootless", "docker:dind-rootless", "docker:27-dind"} {
-		if err := checkServices([]JobImage{{Name: name}}, true); err != nil {
+		if err := checkServices([]JobImage{{Name: name}}, true, 0); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if err := checkServices([]JobImage{{Name: "redis:7", Alias: "docker"}}, true); err == nil {
+	if err := checkServices([]JobImage{{Name: "redis:7", Alias: "docker"}}, true, 0); err == nil {
 		t.Error("a service answering as docker is accepted with a rootless daemon")
+	}
+}
+
+// [limits] services counts the services that become containers: a dind
+// entry is the sandbox's own daemon.
+func TestCheckServicesLimit(t *testing.T) {
+	three := []JobImage{{Name: "redis:7"}, {Name: "postgres:16"}, {Name: "docker:27-dind"}, {Name: "registry:2"}}
+	cases := []struct {
+		name    string
+		limit   int
+		wantErr string
+	}{
+		{"unlimited", 0, ""},
+		{"at the limit", 3, ""},
+		{"over it", 2, "asks for 3 services and this runner allows at most 2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkServices(three, false, tc.limit)
+			if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err %v, want %q", err, tc.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "[limits] services") {
+				t.Errorf("the error does not say which setting: %v", err)
+			}
+		})
 	}
 }
