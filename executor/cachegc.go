@@ -43,7 +43,7 @@ func (e *docker) stampCacheUse(ctx context.Context, id SandboxID) (wait func()) 
 	var wg sync.WaitGroup
 	for _, m := range res.Container.Mounts {
 		if strings.HasPrefix(m.Name, "dind-cache-") {
-			wg.Go(func() { e.stampVolumeUse(ctx, m.Name, res.Container.Image, res.Container.Config.Labels) })
+			wg.Go(func() { e.stampVolumeUse(ctx, m.Name, res.Container.Image, res.Container.Config.Labels, false) })
 		}
 	}
 	return wg.Wait
@@ -51,17 +51,22 @@ func (e *docker) stampCacheUse(ctx context.Context, id SandboxID) (wait func()) 
 
 // stampVolumeUse replaces the volume's last-use marker; image is any local
 // image (the marker never runs) and owner the labels of the sandbox
-// container that used it, for the project it belongs to.
-func (e *docker) stampVolumeUse(ctx context.Context, volume, image string, owner map[string]string) {
-	err := e.replaceMarker(ctx, marker{name: lastUseMarkerName(volume), image: image, labels: map[string]string{
+// container that used it, for the project it belongs to. clean says a
+// layer cache volume was scrubbed after its job (layercache.go): only a
+// volume whose marker says so is handed to the next job.
+func (e *docker) stampVolumeUse(ctx context.Context, volume, image string, owner map[string]string, clean bool) {
+	labels := map[string]string{
 		LabelManaged:     "true",
 		LabelRole:        string(RoleLastUse),
 		LabelVolume:      volume,
 		LabelLastUsed:    strconv.FormatInt(time.Now().Unix(), 10),
 		LabelProjectID:   owner[LabelProjectID],
 		LabelProjectPath: owner[LabelProjectPath],
-	}})
-	if err != nil {
+	}
+	if clean {
+		labels[LabelLayersClean] = "true"
+	}
+	if err := e.replaceMarker(ctx, marker{name: lastUseMarkerName(volume), image: image, labels: labels}); err != nil {
 		e.log.WithError(err).WithField("volume", volume).Warn("record the cache volume's last use")
 	}
 }

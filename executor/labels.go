@@ -82,6 +82,9 @@ const (
 	// On a last-use marker: the cache volume and the time (Unix seconds).
 	LabelVolume   = labelPrefix + "volume"
 	LabelLastUsed = labelPrefix + "last-used"
+	// LabelLayersClean is on a layer cache volume's last-use marker when
+	// the volume was scrubbed after its last job: only then is it handed on.
+	LabelLayersClean = labelPrefix + "layers.clean"
 )
 
 // isObjectLabel reports whether key is one the executor sets on the
@@ -95,7 +98,7 @@ func isObjectLabel(key string) bool {
 		LabelProjectPath, LabelPipelineID, LabelUserLogin, LabelRunnerHost, LabelJobResponse,
 		LabelJobTimeout, LabelOwnerPID, LabelOwnerStart, LabelOwnerPIDNS, LabelOwnerBoot,
 		LabelProjectKey, LabelService, LabelImage, LabelPool, LabelPoolKey, LabelPooled,
-		LabelLayerVolume, LabelLayerMaxBytes, LabelCA, LabelVolume, LabelLastUsed:
+		LabelLayerVolume, LabelLayerMaxBytes, LabelCA, LabelVolume, LabelLastUsed, LabelLayersClean:
 		return true
 	}
 	return false

@@ -50,27 +50,65 @@ func (id Identity) layerVolume(slot int) string {
 // claimLayerVolume holds the project's first free cache slot for this
 // sandbox and returns its volume, or "" when every slot is held. Creating a
 // container with a fixed name is atomic in the Engine, so two jobs of one
-// project starting at once never get the same data root.
-func (e *docker) claimLayerVolume(ctx context.Context, p plan) (string, error) {
+// project starting at once never get the same data root. notes are for
+// the job log: a volume removed because its last job did not leave it
+// clean, a slot passed over (passed) because its volume could be neither
+// handed on nor removed.
+func (e *docker) claimLayerVolume(ctx context.Context, p plan) (volume string, notes []string, passed bool, err error) {
 	id := p.Identity
 	for slot := range layerSlots {
-		volume := id.layerVolume(slot)
+		volume = id.layerVolume(slot)
 		labels := id.Labels(RoleClaim)
 		labels[LabelLayerVolume] = volume
 		labels[LabelLayerMaxBytes] = strconv.FormatInt(p.LayerCache.MaxBytes, 10)
 		held, err := e.createMarker(ctx, marker{name: volume + "-claim", image: p.Daemon.Image.Name, labels: labels})
 		if err != nil {
-			return "", fmt.Errorf("claim layer cache slot %s: %w", volume, err)
+			return "", notes, passed, fmt.Errorf("claim layer cache slot %s: %w", volume, err)
 		}
 		if !held {
 			continue // another job of the project holds this slot
 		}
-		if err := e.createVolume(ctx, volume, id.projectVolumeLabels(RoleLayers)); err != nil {
-			return "", err
+		removed, err := e.takeCleanLayers(ctx, volume, p.Daemon.Image.Name, labels)
+		if removed {
+			notes = append(notes, fmt.Sprintf("%s was not left clean by its last job (its cleanup did not finish): removed, this job's daemon starts empty", volume))
 		}
-		return volume, nil
+		if err != nil {
+			// Its last job's volume could be neither cleaned nor removed
+			// (files it made immutable): the slot stays unused until an
+			// operator removes the volume.
+			e.log.WithError(err).WithField("volume", volume).Warn("layer cache slot skipped")
+			notes = append(notes, "skipped: "+err.Error())
+			passed = true
+			e.removeMarker(ctx, volume+"-claim")
+			continue
+		}
+		if err := e.createVolume(ctx, volume, id.projectVolumeLabels(RoleLayers)); err != nil {
+			return "", notes, passed, err
+		}
+		return volume, notes, passed, nil
 	}
-	return "", nil
+	return "", notes, passed, nil
+}
+
+// takeCleanLayers makes a claimed slot's volume fit to hand on: one that
+// its last release did not stamp clean (a cleanup that never finished, a
+// discard that failed, a volume from before the stamp) is removed, so the
+// slot starts empty. The stamp is taken back at once: the volume is this
+// job's now, and only its own release stamps it clean again.
+func (e *docker) takeCleanLayers(ctx context.Context, volume, image string, owner map[string]string) (removed bool, err error) {
+	if _, err := e.api.VolumeInspect(ctx, volume, client.VolumeInspectOptions{}); cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	marker, err := e.api.ContainerInspect(ctx, lastUseMarkerName(volume), client.ContainerInspectOptions{})
+	clean := err == nil && marker.Container.Config != nil && marker.Container.Config.Labels[LabelLayersClean] == "true"
+	e.stampVolumeUse(ctx, volume, image, owner, false)
+	if clean {
+		return false, nil
+	}
+	if _, err := e.api.VolumeRemove(ctx, volume, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		return false, fmt.Errorf("%s was not left clean by its last job and cannot be removed (an operator must remove it): %w", volume, err)
+	}
+	return true, nil
 }
 
 // layerClaim finds the layer cache claim among a sandbox's containers.
@@ -95,7 +133,7 @@ func layerClaim(containers []container.Summary) (container.Summary, bool) {
 func (e *docker) releaseLayerCache(ctx context.Context, id SandboxID, claim container.Summary, inner *client.Client, innerErr error) (string, error) {
 	volume := claim.Labels[LabelLayerVolume]
 	maxBytes, _ := strconv.ParseInt(claim.Labels[LabelLayerMaxBytes], 10, 64)
-	e.stampVolumeUse(ctx, volume, claim.ImageID, claim.Labels)
+	e.stampVolumeUse(ctx, volume, claim.ImageID, claim.Labels, false)
 	summary, cleanErr := "", innerErr
 	if inner != nil {
 		cctx, cancel := context.WithTimeout(ctx, layerCleanLimit)
@@ -121,6 +159,7 @@ func (e *docker) releaseLayerCache(ctx context.Context, id SandboxID, claim cont
 			case maxBytes > 0 && size > maxBytes+maxBytes/4:
 				cleanErr = fmt.Errorf("it holds %d MiB on disk after cleaning, over its cap of %d MiB", size>>20, maxBytes>>20)
 			default:
+				e.stampVolumeUse(ctx, volume, claim.ImageID, claim.Labels, true)
 				return fmt.Sprintf("%s, %d MiB on disk", summary, size>>20), nil
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"gitlab.com/dind-executor/dind-executor/executor/innerdaemon"
 	"gitlab.com/dind-executor/dind-executor/executor/tlsca"
 )
 
@@ -186,16 +187,21 @@ func (e *docker) dataRoot(ctx context.Context, p plan, log io.Writer) (string, e
 	if p.LayerCache == nil || id.ProjectKey == "" {
 		return id.Name(RoleDataRoot), nil
 	}
-	volume, err := e.claimLayerVolume(ctx, p)
+	volume, notes, passed, err := e.claimLayerVolume(ctx, p)
 	if err != nil {
 		return "", err
+	}
+	for _, note := range notes {
+		fmt.Fprintf(log, "Layer cache: %s\n", innerdaemon.Printable(note, maxDaemonWords)) // the Engine quotes file names the job chose
 	}
 	if volume == "" {
 		fmt.Fprintf(log, "Layer cache: all %d cache volumes of this project are in use by other jobs; this job's daemon starts empty\n", layerSlots)
 		return id.Name(RoleDataRoot), nil
 	}
-	if volume != id.layerVolume(0) {
+	if volume != id.layerVolume(0) && !passed {
 		fmt.Fprintf(log, "Layer cache: another job of this project holds the first cache volume; this job uses %s\n", volume)
+	} else if volume != id.layerVolume(0) {
+		fmt.Fprintf(log, "Layer cache: this job uses %s\n", volume)
 	} else {
 		fmt.Fprintf(log, "Layer cache: the daemon's data root is the project's volume %s\n", volume)
 	}
