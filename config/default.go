@@ -7,6 +7,13 @@ import "time"
 // registry), far fewer than a job could ask for to multiply its limits.
 const defaultServicesLimit = 10
 
+// defaultLogSize bounds a sandbox container's log on the Engine host: a
+// dockerd's output at its default level is kilobytes per job.
+const (
+	defaultLogSize      = "20m"
+	defaultLogSizeBytes = 20 << 20
+)
+
 // Default returns the built-in configuration, used when no file is found and
 // as the base every file is decoded onto, so absent keys keep these values.
 // It returns fresh slices on every call: decoding writes into them.
@@ -27,7 +34,7 @@ func Default() Config {
 			WaitForServicesTimeout: Duration{30 * time.Second},
 			PlainTCP:               PlainTCPBuildOnly,
 		},
-		Limits: Limits{CPUs: 0, Memory: "", MemoryBytes: 0, PIDs: 0, Services: defaultServicesLimit},
+		Limits: Limits{CPUs: 0, Memory: "", MemoryBytes: 0, PIDs: 0, Services: defaultServicesLimit, LogSize: defaultLogSize, LogSizeBytes: defaultLogSizeBytes},
 		Audit:  Audit{Path: DefaultAuditPath},
 		Log:    Log{Format: LogFormatText, Level: "warning", File: ""},
 	}

@@ -63,6 +63,10 @@ func parse(data []byte, source string) (Config, error) {
 	if c.Limits.Memory != "" {
 		c.Limits.MemoryBytes, _ = units.RAMInBytes(c.Limits.Memory)
 	}
+	c.Limits.LogSizeBytes = 0
+	if c.Limits.LogSize != "" {
+		c.Limits.LogSizeBytes, _ = units.RAMInBytes(c.Limits.LogSize)
+	}
 	if c.Cache.MaxSize != "" {
 		c.Cache.MaxSizeBytes, _ = units.RAMInBytes(c.Cache.MaxSize)
 	}

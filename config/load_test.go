@@ -144,9 +144,10 @@ func TestInvalidFixtures(t *testing.T) {
 		"invalid-limits-nonsense.toml": {2, [][]string{
 			{"limits.cpus = nan", "positive number"},
 			{"limits.memory", `"lots"`, `"4g"`}}},
-		"invalid-limits-huge.toml": {3, [][]string{
+		"invalid-limits-huge.toml": {4, [][]string{
 			{"limits.cpus = +Inf", "too large"},
 			{"limits.memory", `"1e30g"`, "too large"},
+			{"limits.log_size", `"1e30g"`, "out of range", "1m..10g"},
 			{"limits.services = -1", "out of range", "0 (unlimited) or 1..1000"}}},
 		"invalid-engine-scheme.toml": {1, [][]string{
 			{"engine.host", `"http://docker.example.com:2375"`, `"http"`, "unix://, tcp://, npipe:// or ssh://"}}},
@@ -271,7 +272,7 @@ func TestParseFull(t *testing.T) {
 			WaitForServicesTimeout: Duration{30 * time.Second},
 			PlainTCP:               PlainTCPBuildOnly,
 		},
-		Limits: Limits{CPUs: 1.5, Memory: "4g", MemoryBytes: 4 << 30, PIDs: 2048, Services: 4},
+		Limits: Limits{CPUs: 1.5, Memory: "4g", MemoryBytes: 4 << 30, PIDs: 2048, Services: 4, LogSize: "5m", LogSizeBytes: 5 << 20},
 		Audit:  Audit{Path: DefaultAuditPath},
 		Log:    Log{Format: LogFormatText, Level: "warning"},
 	}
@@ -310,7 +311,7 @@ func TestSchemaKeys(t *testing.T) {
 		"sandbox", "sandbox.dind_image", "sandbox.default_image", "sandbox.helper_image",
 		"sandbox.daemon_security", "sandbox.pull_policy", "sandbox.mtu", "sandbox.ready_timeout",
 		"sandbox.volumes", "sandbox.builds_dir", "sandbox.cache_dir", "sandbox.wait_for_services_timeout", "sandbox.plain_tcp",
-		"limits", "limits.cpus", "limits.memory", "limits.pids", "limits.services",
+		"limits", "limits.cpus", "limits.memory", "limits.pids", "limits.services", "limits.log_size",
 		"cache", "cache.layers", "cache.max_size", "pool", "pool.size",
 		"policy", "policy.allowed_images", "policy.allowed_services", "policy.allowed_pull_policies", "policy.allowed_users", "policy.allowed_dind_images",
 		"audit", "audit.path", "log", "log.format", "log.level", "log.file",

@@ -84,6 +84,12 @@ type Limits struct {
 	// (a dind service is the sandbox's own daemon). Each service gets the
 	// limits above of its own, so the count bounds what a job takes.
 	Services int `toml:"services"` // 0: unlimited
+	// LogSize bounds what each sandbox container's output takes on the
+	// Engine host (Docker's local log driver, one rotation); empty: the
+	// Engine's own log driver and options.
+	LogSize string `toml:"log_size"`
+	// LogSizeBytes is LogSize in bytes, filled by Parse/Load; not a key.
+	LogSizeBytes int64 `toml:"-"`
 }
 
 // Audit is the executor's audit trail.

@@ -25,6 +25,8 @@ const (
 	maxServiceWait  = time.Hour
 	minMemoryBytes  = 6 * 1024 * 1024 // Docker refuses memory limits below 6 MiB
 	maxServices     = 1000
+	minLogBytes     = 1 << 20
+	maxLogBytes     = 10 << 30
 )
 
 // Validate checks every key and returns all problems at once (errors.Join),
@@ -322,6 +324,15 @@ func (l Limits) validate(add addFunc) {
 
 	if l.PIDs < 0 {
 		add("limits.pids = %d is negative: use 0 (unlimited) or a positive number", l.PIDs)
+	}
+	if l.LogSize != "" {
+		n, err := units.RAMInBytes(l.LogSize)
+		switch {
+		case err != nil:
+			add("limits.log_size = %q is not a size: use e.g. \"20m\", or leave it empty for the Engine's own log driver and options", l.LogSize)
+		case n < minLogBytes || n > maxLogBytes:
+			add("limits.log_size = %q is out of range: use 1m..10g, or leave it empty for the Engine's own log driver and options", l.LogSize)
+		}
 	}
 	if l.Services < 0 || l.Services > maxServices {
 		add("limits.services = %d is out of range: use 0 (unlimited) or 1..%d", l.Services, maxServices)

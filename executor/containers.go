@@ -42,6 +42,20 @@ func resources(l Limits) container.Resources {
 	return r
 }
 
+// logConfig bounds what a container's output takes on the Engine host: the
+// daemon's (a job can make its dockerd verbose) and a service's (its image
+// is the job's) would grow until cleanup under the Engine's default
+// json-file driver. Docker's local driver keeps two files of half the
+// bound each; the executor reads a daemon's last lines back through it.
+func logConfig(l Limits) container.LogConfig {
+	if l.LogBytes <= 0 {
+		return container.LogConfig{}
+	}
+	return container.LogConfig{Type: "local", Config: map[string]string{
+		"max-size": strconv.FormatInt(l.LogBytes/2, 10), "max-file": "2",
+	}}
+}
+
 func attach(networkName string, aliases ...string) *network.NetworkingConfig {
 	return &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		networkName: {Aliases: aliases},
@@ -86,6 +100,7 @@ func daemonContainer(s plan, networkName string, mtu int, dataRoot string, image
 		NetworkMode: container.NetworkMode(networkName),
 		Binds:       []string{dataRoot + ":/var/lib/docker"},
 		Resources:   resources(s.Limits),
+		LogConfig:   logConfig(s.Limits),
 		ExtraHosts:  s.ExtraHosts,
 	}
 	switch s.Daemon.Security {
@@ -248,6 +263,7 @@ func jobContainer(s plan, networkName string, role Role, image ImageRef, env []s
 			NetworkMode: container.NetworkMode(networkName),
 			Binds:       jobMounts(s),
 			Resources:   resources(s.Limits),
+			LogConfig:   logConfig(s.Limits),
 			ExtraHosts:  s.ExtraHosts,
 		},
 		networking: attach(networkName),
@@ -282,6 +298,7 @@ func serviceContainer(s plan, networkName string, i int) containerSpec {
 		host: &container.HostConfig{
 			NetworkMode: container.NetworkMode(networkName),
 			Resources:   resources(s.Limits),
+			LogConfig:   logConfig(s.Limits),
 			ExtraHosts:  s.ExtraHosts,
 		},
 		networking: attach(networkName, svc.Aliases...),

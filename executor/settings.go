@@ -35,7 +35,7 @@ func SettingsFromConfig(c config.Config) Settings {
 		BuildsDir:   c.Sandbox.BuildsDir,
 		CacheDir:    c.Sandbox.CacheDir,
 		ExtraBinds:  c.Sandbox.Volumes,
-		Limits:      Limits{NanoCPUs: c.Limits.NanoCPUs(), MemoryBytes: c.Limits.MemoryBytes, Pids: c.Limits.PIDs},
+		Limits:      Limits{NanoCPUs: c.Limits.NanoCPUs(), MemoryBytes: c.Limits.MemoryBytes, Pids: c.Limits.PIDs, LogBytes: c.Limits.LogSizeBytes},
 		ServiceWait: c.Sandbox.WaitForServicesTimeout.Duration,
 		PoolSize:    c.Pool.Size,
 	}

@@ -42,6 +42,9 @@ type Limits struct {
 	NanoCPUs    int64
 	MemoryBytes int64
 	Pids        int64
+	// LogBytes bounds each container's log on the Engine host; 0: the
+	// Engine's own log driver and options.
+	LogBytes int64
 }
 
 // ImageRef is an image with how to get it.

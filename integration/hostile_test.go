@@ -374,3 +374,69 @@ func TestLayerCacheOfAStoppedDaemonIsDiscardedInBoundedTime(t *testing.T) {
 		t.Errorf("cleanup does not say the frozen daemon's layer cache was discarded:\n%s", cleanup)
 	}
 }
+
+// A service (its image is the job's) that floods its output cannot fill
+// the Engine host's disk: each sandbox container logs through Docker's
+// local driver within [limits] log_size, however much it writes.
+func TestServiceOutputIsBoundedOnTheEngineHost(t *testing.T) {
+	t.Parallel()
+	const capBytes = 2 << 20
+	api := dockerAPI(t)
+	ctx := context.Background()
+	info, err := api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := simpleJob("sleep 12")
+	job.Services = append(job.Services, runner.Image{Name: seedjob.JobImage, Alias: "flood",
+		Entrypoint: []string{"sh", "-c"},
+		Command:    []string{"yes 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef | head -c 40000000; sleep 600"}})
+	jobCtx, stop := context.WithCancel(ctx)
+	largest := make(chan int64, 1)
+	go func() { largest <- watchServiceLog(jobCtx, api, info.Info.DockerRootDir, job.ID) }()
+	res := runJob(t, newEmulator(t, seedConfig()+"\n[limits]\nlog_size = \"2m\"\n"), job)
+	stop()
+	if res.Outcome.Kind != runner.OutcomeSuccess {
+		t.Fatalf("outcome = %s, want success", res.Outcome)
+	}
+	assertJobLeftNothing(t, job.ID)
+	got := <-largest
+	// The local driver rotates at half the bound and compresses the older
+	// file: a little over half may be written before a rotation.
+	if got > capBytes+capBytes/4 {
+		t.Errorf("the service's log took %d KiB on the Engine host, over log_size's %d KiB", got>>10, capBytes>>10)
+	}
+	if got < capBytes/4 {
+		t.Errorf("the service's log never grew past %d KiB: the flood did not reach it, so the bound is not shown", got>>10)
+	}
+	t.Logf("40 MB written, the service's log peaked at %d KiB on the Engine host", got>>10)
+}
+
+// watchServiceLog polls the job's service container's log files under the
+// Engine's data root until ctx ends, and returns the largest total seen.
+func watchServiceLog(ctx context.Context, api *client.Client, root string, jobID int64) int64 {
+	f := client.Filters{}.Add("label", executor.LabelJobID+"="+strconv.FormatInt(jobID, 10)).Add("label", executor.LabelRole+"="+string(executor.RoleService))
+	var largest int64
+	for ctx.Err() == nil {
+		list, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+		if err == nil {
+			for _, c := range list.Items {
+				var total int64
+				_ = filepath.WalkDir(filepath.Join(root, "containers", c.ID), func(_ string, d os.DirEntry, err error) error {
+					if err == nil && d.Type().IsRegular() && strings.Contains(d.Name(), ".log") {
+						if fi, err := d.Info(); err == nil {
+							total += fi.Size()
+						}
+					}
+					return nil
+				})
+				largest = max(largest, total)
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return largest
+}
