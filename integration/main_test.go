@@ -47,8 +47,11 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	env.binary = filepath.Join(work, "dind-executor")
-	build := exec.Command("go", "build", "-o", env.binary, "../cmd/dind-executor")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as released: it is also the plain endpoint's relay
+	// Static, as released (it is also the plain endpoint's relay), and
+	// -trimpath as the Dockerfile builds it: its compiled packages then
+	// serve that build too (goBuildCache).
+	build := exec.Command("go", "build", "-trimpath", "-o", env.binary, "../cmd/dind-executor")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "integration: build dind-executor: %v\n%s", err, out)
 		return 1
