@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,22 +158,8 @@ func (p *privateEngine) api(t *testing.T) *client.Client {
 // the Engine API (save, then load), as no registry is reachable.
 func (p *privateEngine) loadImages(t *testing.T, images ...string) {
 	t.Helper()
-	ctx := context.Background()
-	saved, err := dockerAPI(t).ImageSave(ctx, images)
-	if err != nil {
-		t.Fatalf("save %v: %v", images, err)
-	}
-	defer saved.Close()
-	loaded, err := p.api(t).ImageLoad(ctx, saved, client.ImageLoadWithQuiet(true))
-	if err != nil {
-		t.Fatalf("load %v into the private engine: %v", images, err)
-	}
-	defer loaded.Close()
-	out, _ := io.ReadAll(loaded)
-	for _, image := range images {
-		if _, err := p.api(t).ImageInspect(ctx, image); err != nil {
-			t.Fatalf("image %s not loaded: %v\n%s", image, err, out)
-		}
+	if err := copyImages(context.Background(), dockerAPI(t), p.api(t), images...); err != nil {
+		t.Fatalf("load images into the private engine: %v", err)
 	}
 }
 
