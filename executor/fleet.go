@@ -200,8 +200,8 @@ func (f *fleet) memories(ctx context.Context, notes memoryNotes) ([]int64, []err
 		}
 		return m.memory(ctx)
 	})
-	if !maps.Equal(noted, answeredMemories(f.members, mems, errs)) {
-		if err := notes.write(answeredMemories(f.members, mems, errs)); err != nil {
+	if answered := answeredMemories(f.members, mems, errs); !maps.Equal(noted, answered) {
+		if err := notes.write(answered); err != nil {
 			f.log.WithError(err).Debug("could not note the Engines' memory for the next prepare")
 		}
 	}

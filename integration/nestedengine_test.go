@@ -307,12 +307,7 @@ func containerLog(api *client.Client, id string) string {
 // api is a client of the nested Engine, closed when the test ends.
 func (n *nestedEngine) api(t *testing.T) *client.Client {
 	t.Helper()
-	api, err := client.New(client.WithHost(n.host))
-	if err != nil {
-		t.Fatalf("client of the nested Engine: %v", err)
-	}
-	t.Cleanup(func() { api.Close() })
-	return api
+	return engineClient(t, n.host)
 }
 
 // loadImages copies images from the shared Engine into the nested one.

@@ -146,9 +146,16 @@ func (p *privateEngine) restart(t *testing.T) {
 
 func (p *privateEngine) api(t *testing.T) *client.Client {
 	t.Helper()
-	api, err := client.New(client.WithHost(p.host))
+	return engineClient(t, p.host)
+}
+
+// engineClient is a client of the Engine at host, closed when the test
+// ends.
+func engineClient(t *testing.T, host string) *client.Client {
+	t.Helper()
+	api, err := client.New(client.WithHost(host))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("client of the Engine at %s: %v", host, err)
 	}
 	t.Cleanup(func() { api.Close() })
 	return api
