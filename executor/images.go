@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -96,12 +97,17 @@ func (e *docker) localImage(ctx context.Context, image string) (string, error) {
 		}
 		return "", fmt.Errorf("inspect: %w", err)
 	}
+	var ours []string
 	if res.Config != nil {
 		for key := range res.Config.Labels {
 			if isObjectLabel(key) {
-				return "", fmt.Errorf("the image carries the label %s, which dind-executor puts on the objects it makes and reads back to find them (the Engine copies an image's labels onto its containers): remove that LABEL from the image", key)
+				ours = append(ours, key)
 			}
 		}
+	}
+	if len(ours) > 0 {
+		slices.Sort(ours)
+		return "", fmt.Errorf("the image carries the label %s, which dind-executor puts on the objects it makes and reads back to find them (the Engine copies an image's labels onto its containers): remove that LABEL from the image", strings.Join(ours, ", "))
 	}
 	return res.ID, nil
 }

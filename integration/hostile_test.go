@@ -325,11 +325,11 @@ func TestImageLabelsCannotPassForTheExecutors(t *testing.T) {
 			e := newEmulator(t, seedConfig())
 			e.PrepareAttempts = 1
 			res := runJob(t, e, job)
-			key, _, _ := strings.Cut(tc.label, "=")
+			key, _, _ := strings.Cut(tc.label, "=") // named in the error, with any other of ours
 			if res.Outcome.Kind == runner.OutcomeSuccess || strings.Contains(res.Log, "labelled image ran") {
 				t.Fatalf("outcome = %s: a job image carrying %s ran", res.Outcome, key)
 			}
-			for _, want := range []string{"carries the label " + key, "remove that LABEL"} {
+			for _, want := range []string{"carries the label ", key, "remove that LABEL"} {
 				if !strings.Contains(res.Log, want) {
 					t.Errorf("the job log does not say %q:\n%s", want, runner.PlainText(res.Log))
 				}
