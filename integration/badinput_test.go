@@ -171,7 +171,7 @@ func TestDaemonNeverReadyReportsItsLogs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			image := buildImage(t, "FROM "+seedjob.JobImage+"\nENTRYPOINT [\"sh\", \"-c\", \""+tc.entrypoint+"\", \"--\"]\n")
-			config := strings.Replace(seedConfig(), `ready_timeout = "60s"`, `ready_timeout = "3s"`, 1)
+			config := withReadyTimeout(t, seedConfig(), "3s")
 			config = strings.Replace(config, seedjob.DaemonImage, image, 1)
 			e := newEmulator(t, config)
 			e.PrepareAttempts = 1

@@ -116,6 +116,17 @@ func assertJobLeftNothing(t *testing.T, jobID int64) {
 // seedConfig is the config every job test starts from.
 func seedConfig() string { return seedjob.Config(env.repoDir) }
 
+// withReadyTimeout is a seed config (or one made from it) with another
+// [sandbox] ready_timeout.
+func withReadyTimeout(t *testing.T, toml, timeout string) string {
+	t.Helper()
+	line := fmt.Sprintf("ready_timeout = %q", seedjob.ReadyTimeout)
+	if !strings.Contains(toml, line) {
+		t.Fatalf("the config has no %s line to replace:\n%s", line, toml)
+	}
+	return strings.Replace(toml, line, fmt.Sprintf("ready_timeout = %q", timeout), 1)
+}
+
 // simpleJob is a job with the given script on the seed repository.
 func simpleJob(script ...string) runner.Job {
 	job := seedjob.Job(newJobID(), env.repoSHA)

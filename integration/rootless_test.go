@@ -336,7 +336,7 @@ func TestRootlessProfileSaysWhatAnImageLacks(t *testing.T) {
 	t.Parallel()
 	image := buildImage(t, "FROM "+rootlessDaemonImage+"\nUSER root\nRUN setcap -r /usr/bin/newuidmap && chmod u+s /usr/bin/newuidmap\nUSER rootless\n")
 	toml := strings.Replace(rootlessConfig(t), fmt.Sprintf("dind_image = %q", rootlessDaemonImage), fmt.Sprintf("dind_image = %q", image), 1)
-	toml = strings.Replace(toml, `ready_timeout = "60s"`, `ready_timeout = "20s"`, 1)
+	toml = withReadyTimeout(t, toml, "20s")
 	job := simpleJob("true")
 	res := runJob(t, newEmulator(t, toml), job)
 	if res.Outcome.Kind == runner.OutcomeSuccess {

@@ -26,6 +26,13 @@ const (
 	RootlessDaemonImage = "dind-executor.local/dind-rootless:test"
 )
 
+// ReadyTimeout is the config's [sandbox] ready_timeout: three times the
+// product's default, because the suite starts many daemons at once on a
+// two-CPU machine (eight in one test) and a daemon there can take over a
+// minute to serve; how long readiness takes is the benchmarks' business,
+// and the tests of ready_timeout itself set their own.
+const ReadyTimeout = "3m"
+
 // RepoMount is where the job's repository is bind-mounted in the sandbox,
 // read-only, so get_sources can fetch it without a git server.
 const RepoMount = "/srv/git/project"
@@ -106,9 +113,9 @@ default_image = %q
 helper_image = %q
 daemon_security = %q
 pull_policy = ["if-not-present"]
-ready_timeout = "60s"
+ready_timeout = %q
 volumes = ["%s:%s:ro"]
-`, dindImage, JobImage, HelperImage, security, repoDir, RepoMount)
+`, dindImage, JobImage, HelperImage, security, ReadyTimeout, repoDir, RepoMount)
 }
 
 // Job is the seed's "containerize" job: docker:dind style variables, the
