@@ -41,12 +41,17 @@ func Serve(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s port %d: %w", addr, o.Port, err)
 	}
-	return relay(ctx, ln, o.Socket, max(o.MaxConns, 1))
+	return relay(ctx, ln, o.Subnet, o.Socket, max(o.MaxConns, 1))
 }
 
-// relay accepts on ln until ctx ends and joins each connection to a new
-// connection to the unix socket.
-func relay(ctx context.Context, ln net.Listener, socket string, maxConns int) error {
+// relay accepts on ln until ctx ends and joins each connection from a peer
+// in subnet to a new connection to the unix socket. Binding the address is
+// not enough: Linux takes a packet for any of the host's addresses on any
+// of its interfaces, so a container on the daemon's other network could
+// reach this one with a route or a raw socket (NET_RAW is a default
+// capability); its replies would go out on the plain network, where only
+// a peer whose address is in subnet receives them.
+func relay(ctx context.Context, ln net.Listener, subnet netip.Prefix, socket string, maxConns int) error {
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	slots := make(chan struct{}, maxConns)
@@ -66,11 +71,22 @@ func relay(ctx context.Context, ln net.Listener, socket string, maxConns int) er
 			}
 			return fmt.Errorf("accept: %w", err)
 		}
+		if !peerIn(conn, subnet) {
+			_ = conn.Close()
+			<-slots
+			continue
+		}
 		wg.Go(func() {
 			defer func() { <-slots }()
 			join(ctx, conn, socket)
 		})
 	}
+}
+
+// peerIn says whether conn comes from an address in subnet.
+func peerIn(conn net.Conn, subnet netip.Prefix) bool {
+	peer, err := netip.ParseAddrPort(conn.RemoteAddr().String())
+	return err == nil && subnet.Contains(peer.Addr().Unmap())
 }
 
 // join copies both ways until both sides are done, passing on each

@@ -53,7 +53,7 @@ func TestRelayJoinsEachConnectionToTheSocketAndPassesHalfClose(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- relay(ctx, ln, socket, 2) }()
+	go func() { done <- relay(ctx, ln, netip.MustParsePrefix("127.0.0.0/8"), socket, 2) }()
 
 	for i := range 3 { // more connections, one after another, than slots
 		c, err := net.Dial("tcp", ln.Addr().String())
@@ -76,6 +76,42 @@ func TestRelayJoinsEachConnectionToTheSocketAndPassesHalfClose(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("relay did not stop when its context ended")
+	}
+}
+
+// A peer outside the subnet (one that reached the address from another
+// network) is closed on, unanswered; one inside is relayed.
+func TestRelayAnswersOnlyPeersInItsSubnet(t *testing.T) {
+	socket := upstream(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go relay(ctx, ln, netip.MustParsePrefix("127.0.0.1/32"), socket, 1)
+
+	tests := []struct {
+		from string
+		want string
+	}{
+		{"127.0.0.2", ""}, // outside 127.0.0.1/32: closed, nothing relayed
+		{"127.0.0.1", "PING\nbye\n"},
+	}
+	for _, tt := range tests {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(tt.from)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatalf("dial from %s: %v", tt.from, err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "ping\n")
+		c.(*net.TCPConn).CloseWrite()
+		got, _ := io.ReadAll(c)
+		c.Close()
+		if string(got) != tt.want {
+			t.Errorf("from %s: got %q, want %q", tt.from, got, tt.want)
+		}
 	}
 }
 
