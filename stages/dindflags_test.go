@@ -405,6 +405,7 @@ func TestFlagsOfEveryDinDService(t *testing.T) {
 func TestPinnedDaemonImage(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
+		security  string // "": the default profile
 		allowed   []string
 		services  []JobImage
 		wantImage string // "": the operator's
@@ -423,6 +424,9 @@ func TestPinnedDaemonImage(t *testing.T) {
 		{name: "pinned with permission", allowed: []string{"docker:2[4-7].*-dind"}, services: []JobImage{{Name: "docker:24.0.5-dind", PullPolicy: []string{"always"}}},
 			wantImage: "docker:24.0.5-dind",
 			wantNote:  "Daemon image: docker:24.0.5-dind, as service docker:24.0.5-dind asks (policy.allowed_dind_images lists it; the runner's dind_image is docker:27-dind)"},
+		{name: "pinned with permission, rootless profile", security: config.DaemonSecurityRootless, allowed: []string{"docker:*"},
+			services: []JobImage{{Name: "docker:24.0.5-dind-rootless"}},
+			wantNote: "Daemon image: docker:27-dind, the runner's dind_image, not docker:24.0.5-dind-rootless as the job's services ask: the rootless profile runs only the runner's dind_image"},
 		{name: "two pinned versions", allowed: []string{"docker:*"}, services: []JobImage{{Name: "docker:24.0.5-dind"}, {Name: "docker:25.0.1-dind", Alias: "d2"}},
 			wantErr: "services docker:24.0.5-dind, docker:25.0.1-dind ask for 2 daemon images, and the sandbox has one daemon"},
 		{name: "a pinned version with a platform", allowed: []string{"docker:*"}, services: []JobImage{{Name: "docker:24.0.5-dind", ExecutorOpts: platformOpts("linux/arm64")}},
@@ -431,6 +435,9 @@ func TestPinnedDaemonImage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config.Default()
 			cfg.Policy.AllowedDinDImages = tc.allowed
+			if tc.security != "" {
+				cfg.Sandbox.DaemonSecurity = tc.security
+			}
 			cfg.Sandbox.PullPolicy = []config.PullPolicy{config.PullIfNotPresent, config.PullAlways}
 			h := &Hooks{Config: cfg}
 			id := int64(5)

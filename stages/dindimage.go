@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"gitlab.com/dind-executor/dind-executor/config"
 	"gitlab.com/dind-executor/dind-executor/executor"
 )
 
@@ -13,8 +14,9 @@ import (
 // dind service of the job names another image (a pinned version such as
 // docker:24.0.5-dind) that policy.allowed_dind_images lists. The daemon
 // container is the sandbox's privileged one, so a job chooses its image
-// only where the operator opted in; everywhere else the operator's image
-// serves, and the job log says the service's image was not used.
+// only where the operator opted in, and never under the rootless profile;
+// everywhere else the operator's image serves, and the job log says the
+// service's image was not used.
 func (h *Hooks) daemonImage(job *JobResponse, operatorImages map[string]string) (*executor.ImageRef, string, error) {
 	c := h.Config
 	operator := c.Sandbox.DindImage
@@ -36,7 +38,16 @@ func (h *Hooks) daemonImage(job *JobResponse, operatorImages map[string]string) 
 			notAllowed = append(notAllowed, s.Name)
 		}
 	}
+	rootless := c.Sandbox.DaemonSecurity == config.DaemonSecurityRootless
 	switch {
+	case len(pinned) > 0 && rootless:
+		// The rootless container runs nothing as root but the executor's
+		// own short commands (its tun device, the readiness relay, service
+		// probes), with the image's binaries, and its /proc/sys is not
+		// read-only (systempaths=unconfined): a job's image there would
+		// run as the host's root.
+		return nil, fmt.Sprintf("Daemon image: %s, the runner's dind_image, not %s as the job's services ask: "+
+			"the rootless profile runs only the runner's dind_image (the executor runs a few commands of the image as root in its container)", operator, strings.Join(pinned, ", ")), nil
 	case len(pinned) > 1:
 		return nil, "", fmt.Errorf("services %s ask for %d daemon images, and the sandbox has one daemon: name one dind image in the job", strings.Join(pinned, ", "), len(pinned))
 	case len(pinned) == 1:
