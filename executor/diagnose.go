@@ -56,6 +56,20 @@ func (e *docker) sandboxLost(ctx context.Context, id SandboxID, role Role) strin
 	if st == nil || st.Running {
 		return ""
 	}
+	if role != RoleDaemon && e.containerRunning(ctx, id.Name(RoleDaemon)) {
+		// A restarted or stopping Engine stops every container of the
+		// sandbox. This one alone stopped: its main process ended, which
+		// the job's own processes can do (kill 1 in the build container).
+		// The script's code is the job's failure, not the host's.
+		return ""
+	}
 	return fmt.Sprintf("the %s container %s stopped during the stage (state %s, exit code %d, at %s): the Docker Engine was restarted "+
 		"or the container was stopped; the sandbox is lost, retry the job", role, name, st.Status, st.ExitCode, st.FinishedAt)
+}
+
+// containerRunning tells whether the named container is running; false
+// when it cannot be inspected.
+func (e *docker) containerRunning(ctx context.Context, name string) bool {
+	res, err := e.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	return err == nil && res.Container.State != nil && res.Container.State.Running
 }

@@ -442,3 +442,20 @@ func watchServiceLog(ctx context.Context, api *client.Client, root string, jobID
 	}
 	return largest
 }
+
+// A job that ends its build container's main process (any process of the
+// job's user may signal it) fails as a build failure with its script's
+// code, not as a system failure blaming the Engine, which the runner and
+// GitLab would retry and count against the host.
+func TestJobThatStopsItsOwnContainerIsABuildFailure(t *testing.T) {
+	t.Parallel()
+	job := simpleJob("kill -TERM 1; sleep 60")
+	res := runJob(t, newEmulator(t, seedConfig()), job)
+	if res.Outcome.Kind != runner.OutcomeBuildFailure {
+		t.Errorf("outcome = %s, want build failure", res.Outcome)
+	}
+	if log := runner.PlainText(res.Log); strings.Contains(log, "Engine was restarted") || strings.Contains(log, "sandbox is lost") {
+		t.Errorf("the job log blames the Engine:\n%s", log)
+	}
+	assertJobLeftNothing(t, job.ID)
+}
