@@ -56,19 +56,24 @@ func (id Identity) layerVolume(slot int) string {
 // handed on nor removed.
 func (e *docker) claimLayerVolume(ctx context.Context, p plan) (volume string, notes []string, passed bool, err error) {
 	id := p.Identity
+	// The claim and last-use markers are made of the operator's helper
+	// image, by id: the volume's scrub at release runs in the claim's
+	// image, and the daemon image may be a job's pin, whose rm and du
+	// would be the job's.
+	image, _ := p.HelperImage.createRef()
 	for slot := range layerSlots {
 		volume = id.layerVolume(slot)
 		labels := id.Labels(RoleClaim)
 		labels[LabelLayerVolume] = volume
 		labels[LabelLayerMaxBytes] = strconv.FormatInt(p.LayerCache.MaxBytes, 10)
-		held, err := e.createMarker(ctx, marker{name: volume + "-claim", image: p.Daemon.Image.Name, labels: labels})
+		held, err := e.createMarker(ctx, marker{name: volume + "-claim", image: image, labels: labels})
 		if err != nil {
 			return "", notes, passed, fmt.Errorf("claim layer cache slot %s: %w", volume, err)
 		}
 		if !held {
 			continue // another job of the project holds this slot
 		}
-		removed, err := e.takeCleanLayers(ctx, volume, p.Daemon.Image.Name, labels)
+		removed, err := e.takeCleanLayers(ctx, volume, image, labels)
 		if removed {
 			notes = append(notes, fmt.Sprintf("%s was not left clean by its last job (its cleanup did not finish): removed, this job's daemon starts empty", volume))
 		}

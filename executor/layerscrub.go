@@ -34,9 +34,10 @@ done
 du -skx /data | cut -f1`
 
 // scrubLayerVolume leaves in the layer cache volume only layerKeep and
-// returns the bytes it holds. It runs in a container of the daemon's image
-// as the Engine stores it, not in the daemon container, whose files (rm and
-// du included) the job controls; without network, with only the rights
+// returns the bytes it holds. It runs in a container of image, the claim's:
+// the operator's helper image by id, not in the daemon container, whose
+// files (rm and du included) the job controls, nor in the daemon's image,
+// which a job may have pinned; without network, with only the rights
 // removing files of any owner needs.
 func (e *docker) scrubLayerVolume(ctx context.Context, id SandboxID, volume, image string, claimLabels map[string]string) (int64, error) {
 	labels := maps.Clone(claimLabels)
