@@ -69,7 +69,11 @@ func attach(networkName string, aliases ...string) *network.NetworkingConfig {
 //   - containerd is started first and dockerd pointed at it: dockerd then
 //     skips the wait for the containerd it would launch itself, about a
 //     second of its ~1.5 s start here. Only as root: rootless images start
-//     their own daemons inside rootlesskit.
+//     their own daemons inside rootlesskit. Two of its plugins are off:
+//     CRI (Kubernetes' interface, which dockerd does not use) and
+//     the restart monitor, which would start any containerd container
+//     labelled to restart that a job planted in a kept layer cache (its
+//     metadata lives there) in the project's next daemon.
 //   - for a job written with TLS off, the relay of its plain endpoint
 //     (see plaintcp.go) is started beside the daemon.
 //   - with the capabilities profile (nestCgroups), /sys/fs/cgroup is the
@@ -86,7 +90,8 @@ if [ -n "$PLAIN_RELAY" ]; then "$PLAIN_RELAY" plain-relay --subnet "$PLAIN_RELAY
 if [ "$(id -u)" = 0 ] && command -v containerd >/dev/null 2>&1; then
   sock=/var/run/docker/containerd/containerd.sock
   mkdir -p /var/lib/docker/containerd/daemon /var/run/docker/containerd
-  containerd --log-level warn --root /var/lib/docker/containerd/daemon --state /var/run/docker/containerd/daemon --address "$sock" &
+  printf '%s\n' 'version = 2' 'disabled_plugins = ["io.containerd.internal.v1.restart", "io.containerd.grpc.v1.cri"]' >/var/run/docker/containerd/containerd.toml
+  containerd --config /var/run/docker/containerd/containerd.toml --log-level warn --root /var/lib/docker/containerd/daemon --state /var/run/docker/containerd/daemon --address "$sock" &
   set -- "$@" --containerd="$sock"
 fi
 exec "$@"`
