@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -458,4 +459,46 @@ func TestJobThatStopsItsOwnContainerIsABuildFailure(t *testing.T) {
 		t.Errorf("the job log blames the Engine:\n%s", log)
 	}
 	assertJobLeftNothing(t, job.ID)
+}
+
+// The kept layer cache holds the managed containerd's metadata; a
+// container a job creates there directly (through containerd's socket,
+// from a privileged container of its daemon), labelled for containerd's
+// restart monitor, never runs in the project's next daemon.
+func TestLayerCacheStartsNoContainerdContainerAJobPlanted(t *testing.T) {
+	t.Parallel()
+	jobs := projectJobs(t, 2)
+	// An image with ctr (dynamic: it brings its libc) and busybox, and a
+	// ctr talking to the daemon container's containerd.
+	image := "mkdir -p c/bin c/tmp c/lib/x86_64-linux-gnu c/lib64 && cp /usr/bin/ctr /bin/busybox c/bin/ && " +
+		"cp /lib/x86_64-linux-gnu/libc.so.6 c/lib/x86_64-linux-gnu/ && cp /lib64/ld-linux-x86-64.so.2 c/lib64/ && " +
+		"printf 'FROM scratch\\nCOPY . /\\n' > c/Dockerfile && docker build -q -t ctr:1 c"
+	ctr := "docker run --rm -i --privileged -v /var/run/docker/containerd:/ctd -v /var/lib/docker/containerd:/var/lib/docker/containerd ctr:1 /bin/ctr -a /ctd/containerd.sock -n planted "
+	planter, next := jobs[0], jobs[1]
+	planter.Script = []string{
+		image,
+		"docker save ctr:1 | " + ctr + "image import -",
+		ctr + "run -d --null-io --label containerd.io/restart.status=running docker.io/library/ctr:1 survivor /bin/busybox sleep 3600",
+		ctr + "task ls",
+	}
+	// containerd's restart monitor looks every 10 s.
+	next.Script = []string{"sleep 12", ctr + "task ls"}
+
+	e := newEmulator(t, seedConfig()+layerCacheConfig)
+	logs := make([]string, len(jobs))
+	for i, job := range []runner.Job{planter, next} {
+		res := runJob(t, e, job)
+		logs[i] = runner.PlainText(res.Log)
+		if res.Outcome.Kind != runner.OutcomeSuccess {
+			t.Fatalf("job %d: outcome = %s\n%s", i, res.Outcome, logs[i])
+		}
+		assertJobLeftNothing(t, job.ID)
+	}
+	running := regexp.MustCompile(`(?m)^survivor\s+\d+\s+RUNNING`)
+	if !running.MatchString(logs[0]) {
+		t.Fatalf("the planter's container did not run in its own daemon:\n%s", logs[0])
+	}
+	if running.MatchString(logs[1]) {
+		t.Errorf("the planted container runs in the project's next daemon:\n%s", logs[1])
+	}
 }
