@@ -53,6 +53,7 @@ func (e *docker) scrubLayerVolume(ctx context.Context, id SandboxID, volume, ima
 		},
 		HostConfig: &container.HostConfig{
 			NetworkMode: "none", Binds: []string{volume + ":/data"}, ReadonlyRootfs: true,
+			Resources: scrubResources(),
 			CapDrop: []string{"ALL"}, CapAdd: []string{"DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER"},
 			SecurityOpt: []string{"no-new-privileges"},
 		},
@@ -95,4 +96,12 @@ func (e *docker) scrubLayerVolume(ctx context.Context, id SandboxID, volume, ima
 		return 0, fmt.Errorf("%s did not print the volume's size: %w", name, err)
 	}
 	return kib << 10, nil
+}
+
+// scrubResources bound the scrub, which walks a tree the job made: du
+// keeps every multiply-linked inode it meets, and a job can make millions.
+// A scrub that hits them fails, and the volume is discarded.
+func scrubResources() container.Resources {
+	pids := int64(32)
+	return container.Resources{Memory: 256 << 20, NanoCPUs: 1e9, PidsLimit: &pids}
 }
