@@ -54,7 +54,7 @@ func (e *docker) scrubLayerVolume(ctx context.Context, id SandboxID, volume, ima
 		HostConfig: &container.HostConfig{
 			NetworkMode: "none", Binds: []string{volume + ":/data"}, ReadonlyRootfs: true,
 			Resources: scrubResources(),
-			CapDrop: []string{"ALL"}, CapAdd: []string{"DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER"},
+			CapDrop:   []string{"ALL"}, CapAdd: []string{"DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER"},
 			SecurityOpt: []string{"no-new-privileges"},
 		},
 	})
