@@ -347,3 +347,24 @@ func TestRootlessProfileSaysWhatAnImageLacks(t *testing.T) {
 	}
 	assertJobLeftNothing(t, job.ID)
 }
+
+// Under the rootless profile a job's pinned dind image is never taken,
+// whatever allowed_dind_images says: the executor runs commands of the
+// daemon image as root in that container. The runner's image serves, and
+// the job log says why.
+func TestRootlessProfileTakesNoPinnedDaemonImage(t *testing.T) {
+	t.Parallel()
+	pinned := tagImage(t, rootlessDaemonImage, "dind-executor.local/docker:pinned-"+strconv.FormatInt(newJobID(), 36)+"-dind-rootless")
+	toml := rootlessConfig(t) + "\n[policy]\nallowed_dind_images = [\"dind-executor.local/docker:*\"]\n"
+	job := simpleJob("docker info --format 'rootless pin test: {{.ServerVersion}}'")
+	job.Services = []runner.Image{{Name: pinned, Alias: "docker"}}
+	res := runJob(t, newEmulator(t, toml), job)
+	log := runner.PlainText(res.Log)
+	if res.Outcome.Kind != runner.OutcomeSuccess {
+		t.Fatalf("outcome = %s\n%s", res.Outcome, log)
+	}
+	assertLog(t, log,
+		"Daemon image: "+rootlessDaemonImage+", the runner's dind_image, not "+pinned+" as the job's services ask: the rootless profile runs only the runner's dind_image",
+		", image "+rootlessDaemonImage+"\n", "rootless pin test: ")
+	assertJobLeftNothing(t, job.ID)
+}
