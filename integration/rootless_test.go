@@ -356,7 +356,7 @@ func TestRootlessProfileTakesNoPinnedDaemonImage(t *testing.T) {
 	t.Parallel()
 	pinned := tagImage(t, rootlessDaemonImage, "dind-executor.local/docker:pinned-"+strconv.FormatInt(newJobID(), 36)+"-dind-rootless")
 	toml := rootlessConfig(t) + "\n[policy]\nallowed_dind_images = [\"dind-executor.local/docker:*\"]\n"
-	job := simpleJob("docker info --format 'rootless pin test: {{.ServerVersion}}'")
+	job := simpleJob("docker info --format 'rootless pin test: {{range .SecurityOptions}}{{.}} {{end}}'")
 	job.Services = []runner.Image{{Name: pinned, Alias: "docker"}}
 	res := runJob(t, newEmulator(t, toml), job)
 	log := runner.PlainText(res.Log)
@@ -365,6 +365,6 @@ func TestRootlessProfileTakesNoPinnedDaemonImage(t *testing.T) {
 	}
 	assertLog(t, log,
 		"Daemon image: "+rootlessDaemonImage+", the runner's dind_image, not "+pinned+" as the job's services ask: the rootless profile runs only the runner's dind_image",
-		", image "+rootlessDaemonImage+"\n", "rootless pin test: ")
+		", image "+rootlessDaemonImage+"\n", "rootless pin test: name=seccomp", "name=rootless")
 	assertJobLeftNothing(t, job.ID)
 }
